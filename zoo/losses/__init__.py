@@ -1,0 +1,1 @@
+"""zoo.losses: filled by the family issues."""

@@ -1,0 +1,1 @@
+"""zoo.models: filled by the family issues."""
