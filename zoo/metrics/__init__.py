@@ -1,0 +1,34 @@
+"""zoo.metrics: evaluation metrics and the callbacks that run them during training.
+
+Detection: ``coco_map`` (COCO mAP/mAR through pycocotools), ``coco_pr_curves`` (per-class PR
+curves from the same evaluation), ``voc_map`` (Pascal VOC AP at one IoU, VOC2010+ all-point or
+VOC2007 11-point), and ``DetectionMetricsCallback`` (writes ``val_map`` ... into the epoch logs).
+
+The callback is imported on first use, so the metric functions work without importing Keras.
+"""
+
+import importlib
+
+from zoo.metrics.detection import COCO_METRIC_NAMES, coco_map, coco_pr_curves, voc_map
+
+_LAZY = {"DetectionMetricsCallback": "zoo.metrics.callbacks"}
+
+__all__ = [
+    "COCO_METRIC_NAMES",
+    "DetectionMetricsCallback",
+    "coco_map",
+    "coco_pr_curves",
+    "voc_map",
+]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zoo.metrics' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
