@@ -1,0 +1,43 @@
+"""Pure box maths shared by the zoo: formats, IoU family, NMS.
+
+See ``zoo.ops.boxes`` (conversion, area, IoU/GIoU/DIoU/CIoU, pairwise and element-wise) and
+``zoo.ops.nms`` (hard, soft, class-aware and batched NMS on TFLite-builtin ops).
+"""
+
+from zoo.ops.boxes import (
+    BOX_FORMATS,
+    box_area,
+    check_box_format,
+    ciou,
+    convert_format,
+    diou,
+    elementwise_ciou,
+    elementwise_diou,
+    elementwise_giou,
+    elementwise_iou,
+    giou,
+    iou,
+)
+from zoo.ops.nms import (
+    batched_non_max_suppression,
+    non_max_suppression,
+    soft_non_max_suppression,
+)
+
+__all__ = [
+    "BOX_FORMATS",
+    "batched_non_max_suppression",
+    "box_area",
+    "check_box_format",
+    "ciou",
+    "convert_format",
+    "diou",
+    "elementwise_ciou",
+    "elementwise_diou",
+    "elementwise_giou",
+    "elementwise_iou",
+    "giou",
+    "iou",
+    "non_max_suppression",
+    "soft_non_max_suppression",
+]
