@@ -1,0 +1,51 @@
+"""zoo.data: detection data in one layout, from any source.
+
+Every source returns a ``DetectionData`` whose ``dataset`` yields (unbatched)::
+
+    {"images": uint8 (H, W, 3),
+     "bounding_boxes": {"boxes": float32 (N, 4) absolute "xyxy" pixels, "labels": int32 (N,)}}
+
+Example:
+```python
+data = zoo.data.load_detection_data("synthetic", num_images=64)
+batches = zoo.data.detection_pipeline(data, image_size=(128, 128), batch_size=8, max_boxes=20,
+                                      augment=True, seed=0)
+```
+"""
+
+from zoo.data.augment import Augmentation, augment_dataset, horizontal_flip, resize
+from zoo.data.batching import detection_pipeline, pad_batch
+from zoo.data.detection import DetectionData, element_spec, make_element
+from zoo.data.errors import DataError, DataReport
+from zoo.data.readers import (
+    VOC_CLASSES,
+    load_detection_data,
+    read_coco,
+    read_tfds,
+    read_voc,
+    read_yolo,
+)
+from zoo.data.synthetic import SHAPES, render_shapes, synthetic_shapes
+
+__all__ = [
+    "SHAPES",
+    "VOC_CLASSES",
+    "Augmentation",
+    "DataError",
+    "DataReport",
+    "DetectionData",
+    "augment_dataset",
+    "detection_pipeline",
+    "element_spec",
+    "horizontal_flip",
+    "load_detection_data",
+    "make_element",
+    "pad_batch",
+    "read_coco",
+    "read_tfds",
+    "read_voc",
+    "read_yolo",
+    "render_shapes",
+    "resize",
+    "synthetic_shapes",
+]

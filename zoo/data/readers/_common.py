@@ -1,0 +1,118 @@
+"""Shared pieces of the file readers: image checks and box clean-up (clip, drop empty)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from keras.utils import bounding_boxes
+
+from zoo.data.errors import CLIPPED, DROPPED_EMPTY, DataError
+
+# Formats tf.io.decode_image reads (WEBP too in recent TF, but keep to the documented four).
+DECODABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+CHECK_MODES = ("header", "full", "none")
+
+
+def check_image(path, check="header", field="image"):
+    """Checks an image file and returns its ``(width, height)``.
+
+    Args:
+        path: Image file.
+        check: ``"header"`` (PIL reads the header: format and size, cheap), ``"full"`` (PIL
+            decodes every pixel, catches truncated files) or ``"none"`` (only existence; returns
+            ``None``).
+        field: Field name used in errors.
+
+    Returns:
+        ``(width, height)`` or ``None`` with ``check="none"``.
+
+    Raises:
+        DataError: The file is missing, not an image, or a format tf cannot decode.
+    """
+    if check not in CHECK_MODES:
+        raise ValueError(f"check_images must be one of {CHECK_MODES}. Received: {check!r}")
+    if not os.path.isfile(path):
+        raise DataError("image file not found", file=path)
+    if check == "none":
+        return None
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image_format, size = image.format, image.size
+            if check == "full":
+                image.load()
+    except Exception as error:  # PIL raises many kinds (UnidentifiedImageError, OSError, ...)
+        raise DataError(f"cannot decode image ({error})", file=path) from error
+    if image_format not in DECODABLE_FORMATS:
+        raise DataError(
+            f"image format {image_format} is not decodable by tf.io.decode_image "
+            f"(use one of {', '.join(DECODABLE_FORMATS)})",
+            file=path,
+        )
+    return size
+
+
+def clean_boxes(boxes, heights, widths, report, location):
+    """Clips boxes to their images, drops the ones left with no area, and counts both.
+
+    Args:
+        boxes: (N, 4) float, absolute pixels "xyxy".
+        heights: (N,) image height of each box.
+        widths: (N,) image width of each box.
+        report: ``DataReport`` to count into.
+        location: ``i -> str`` naming box ``i`` for the report's examples.
+
+    Returns:
+        ``(boxes, keep)``: the clipped (N, 4) float32 boxes and a boolean (N,) mask of boxes kept.
+    """
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if len(boxes) == 0:
+        return boxes, np.zeros((0,), bool)
+    heights = np.asarray(heights, np.float32).reshape(-1, 1)
+    widths = np.asarray(widths, np.float32).reshape(-1, 1)
+    clipped = bounding_boxes.clip_to_image_size(
+        {"boxes": boxes, "labels": np.zeros(len(boxes), np.int32)},
+        height=heights,
+        width=widths,
+        bounding_box_format="xyxy",
+    )
+    new_boxes = np.asarray(clipped["boxes"], np.float32)
+    # clip_to_image_size marks zero-area boxes with label -1; also catch inverted boxes
+    # (x2 < x1 gives a positive product of two negative sides).
+    keep = np.asarray(clipped["labels"]) >= 0
+    keep &= (new_boxes[:, 2] > new_boxes[:, 0]) & (new_boxes[:, 3] > new_boxes[:, 1])
+    changed = np.any(np.abs(new_boxes - boxes) > 1e-3, axis=1)  # ignore float round-off
+    for i in np.flatnonzero(~keep):
+        report.add(DROPPED_EMPTY, f"{location(i)} = {_fmt(boxes[i])}")
+    for i in np.flatnonzero(changed & keep):
+        report.add(CLIPPED, f"{location(i)} = {_fmt(boxes[i])}")
+    return new_boxes, keep
+
+
+def _fmt(box):
+    return "[" + ", ".join(f"{v:g}" for v in box) + "] (xyxy)"
+
+
+def to_float(value, file, field):
+    """``float(value)`` or a ``DataError`` naming the file, field and value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError("not a number", file=file, field=field, value=value) from None
+    if not np.isfinite(number):
+        raise DataError("not a finite number", file=file, field=field, value=value)
+    return number
+
+
+def split_per_image(values, owner, num_images, width):
+    """Groups rows of ``values`` by ``owner`` index into ``num_images`` arrays (order kept)."""
+    if num_images == 0:
+        return []
+    values = np.asarray(values).reshape((-1, width) if width else (-1,))
+    owner = np.asarray(owner, np.int64)
+    order = np.argsort(owner, kind="stable")
+    counts = np.bincount(owner, minlength=num_images)
+    return np.split(values[order], np.cumsum(counts)[:-1])

@@ -1,0 +1,164 @@
+"""COCO detection JSON + image folder reader."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from keras.utils import bounding_boxes
+
+from zoo.data.detection import from_files
+from zoo.data.errors import SKIPPED_CROWD, DataError, DataReport
+from zoo.data.readers._common import check_image, clean_boxes, split_per_image, to_float
+
+
+def _load_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise DataError("annotation file not found", file=path) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        line = text.splitlines()[error.lineno - 1] if text.splitlines() else ""
+        snippet = line[max(0, error.colno - 21) : error.colno + 20].strip()
+        raise DataError(
+            f"invalid JSON: {error.msg}",
+            file=path,
+            field=f"line {error.lineno} column {error.colno}",
+            value=snippet,
+        ) from None
+
+
+def _require(mapping, key, file, field):
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise DataError(f"missing key {key!r}", file=file, field=field)
+    return mapping[key]
+
+
+def read_coco(annotation_file, image_dir, *, skip_crowd=True, check_images="header"):
+    """Reads a COCO detection annotation file and its image folder.
+
+    Category ids are mapped to contiguous labels ``0..C-1`` in sorted-id order, names from the
+    ``categories`` list. Crowd annotations (``iscrowd=1``) are skipped and counted. Images without
+    annotations are kept (no boxes). Boxes outside the image are clipped, zero-area ones dropped;
+    both are counted in ``report`` and logged.
+
+    Args:
+        annotation_file: ``instances_*.json``-style file.
+        image_dir: Folder that ``images[i].file_name`` is relative to.
+        skip_crowd: Skip ``iscrowd=1`` boxes (else keep them as ordinary boxes).
+        check_images: ``"header"`` (default: PIL reads each header: missing / non-image files
+            fail here, with the file name), ``"full"`` (decode every image with PIL) or
+            ``"none"`` (trust the JSON sizes).
+
+    Returns:
+        ``DetectionData`` with ``files`` in the JSON ``images`` order.
+
+    Raises:
+        DataError: Bad JSON, a missing field, a malformed bbox, an unknown category or image id,
+            a missing or undecodable image, or a size that disagrees with the image file.
+
+    Example:
+    ```python
+    data = read_coco("annotations/instances_val2017.json", "val2017")
+    print(data.class_names[:3], data.num_examples)
+    ```
+    """
+    annotation_file = os.fspath(annotation_file)
+    name = annotation_file
+    doc = _load_json(annotation_file)
+    categories = _require(doc, "categories", name, "categories")
+    images = _require(doc, "images", name, "images")
+    annotations = doc.get("annotations", []) if isinstance(doc, dict) else []
+
+    category_names = {}
+    for i, category in enumerate(categories):
+        cid = _require(category, "id", name, f"categories[{i}]")
+        category_names[cid] = str(_require(category, "name", name, f"categories[{i}]"))
+    sorted_ids = sorted(category_names)
+    label_of = {cid: label for label, cid in enumerate(sorted_ids)}
+    class_names = [category_names[cid] for cid in sorted_ids]
+
+    report = DataReport()
+    paths, heights, widths, index_of = [], [], [], {}
+    for i, image in enumerate(images):
+        field = f"images[{i}]"
+        image_id = _require(image, "id", name, field)
+        file_name = _require(image, "file_name", name, field)
+        path = os.path.join(image_dir, file_name)
+        size = check_image(path, check_images)
+        if size is None:
+            w = to_float(_require(image, "width", name, field), name, f"{field}.width")
+            h = to_float(_require(image, "height", name, field), name, f"{field}.height")
+        else:
+            w, h = size
+            json_size = (image.get("width"), image.get("height"))
+            if None not in json_size and tuple(json_size) != tuple(size):
+                raise DataError(
+                    f"disagrees with the image file {path} ({w}x{h})",
+                    file=name,
+                    field=f"{field} width x height",
+                    value=f"{json_size[0]}x{json_size[1]}",
+                )
+        index_of[image_id] = len(paths)
+        paths.append(path)
+        widths.append(float(w))
+        heights.append(float(h))
+
+    raw_boxes, labels, owners, kept_ann = [], [], [], []
+    for i, ann in enumerate(annotations):
+        field = f"annotations[{i}]"
+        image_id = _require(ann, "image_id", name, field)
+        if image_id not in index_of:
+            raise DataError(
+                "no image with this id", file=name, field=f"{field}.image_id", value=image_id
+            )
+        category_id = _require(ann, "category_id", name, field)
+        if category_id not in label_of:
+            raise DataError(
+                f"unknown category id (categories has ids {sorted_ids})",
+                file=name,
+                field=f"{field}.category_id",
+                value=category_id,
+            )
+        bbox = _require(ann, "bbox", name, field)
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            raise DataError(
+                "bbox must be [x, y, width, height]", file=name, field=f"{field}.bbox", value=bbox
+            )
+        bbox = [to_float(v, name, f"{field}.bbox[{k}]") for k, v in enumerate(bbox)]
+        if skip_crowd and ann.get("iscrowd", 0):
+            report.add(SKIPPED_CROWD, f"{name}: {field}")
+            continue
+        raw_boxes.append(bbox)
+        labels.append(label_of[category_id])
+        owners.append(index_of[image_id])
+        kept_ann.append(i)
+
+    boxes = np.asarray(raw_boxes, np.float32).reshape(-1, 4)
+    if len(boxes):
+        boxes = np.asarray(bounding_boxes.convert_format(boxes, source="xywh", target="xyxy"))
+    owners = np.asarray(owners, np.int64)
+    boxes, keep = clean_boxes(
+        boxes,
+        np.asarray(heights)[owners] if len(owners) else [],
+        np.asarray(widths)[owners] if len(owners) else [],
+        report,
+        lambda j: f"{name}: annotations[{kept_ann[j]}].bbox",
+    )
+    per_image_boxes = split_per_image(boxes[keep], owners[keep], len(paths), 4)
+    per_image_labels = split_per_image(
+        np.asarray(labels, np.int32)[keep], owners[keep], len(paths), 0
+    )
+    report.log(name)
+    return from_files(
+        paths,
+        per_image_boxes,
+        per_image_labels,
+        class_names=class_names,
+        report=report,
+        source=name,
+    )

@@ -1,0 +1,86 @@
+"""``load_detection_data``: one ``--data`` string -> the right reader."""
+
+from __future__ import annotations
+
+import os
+
+from zoo.data.errors import DataError
+
+ACCEPTED = (
+    "accepted --data values: a COCO .json annotation file (images in image_dir=..., or a sibling "
+    "images/ folder); a Pascal VOC folder with Annotations/; a YOLO folder with images/ and "
+    "labels/; tfds:<name> such as tfds:voc/2007 or tfds:coco/2017; synthetic or "
+    "synthetic:<num_images>"
+)
+
+
+def _coco_image_dir(annotation_file):
+    folder = os.path.dirname(os.path.abspath(annotation_file))
+    candidates = [os.path.join(folder, "images"), os.path.join(os.path.dirname(folder), "images")]
+    for candidate in candidates:
+        if os.path.isdir(candidate):
+            return candidate
+    raise DataError(
+        f"no image folder: pass image_dir=... (looked for {', '.join(candidates)})",
+        file=annotation_file,
+    )
+
+
+def load_detection_data(spec, split="train", **kwargs):
+    """Loads a detection set from a ``--data`` string.
+
+    Args:
+        spec: One of
+            - ``path/to/annotations.json``: COCO (``image_dir=`` or a sibling ``images/``),
+            - a folder with ``Annotations/``: Pascal VOC (``split`` selects
+              ``ImageSets/Main/<split>.txt`` when that folder exists),
+            - a folder with ``labels/``: YOLO txt (``split`` selects ``images/<split>`` when it
+              exists),
+            - ``tfds:voc/2007``, ``tfds:coco/2017``, ...: TFDS (``data_dir=`` as for TFDS),
+            - ``synthetic`` or ``synthetic:<num_images>``: the synthetic shapes set (split
+              ``train`` uses ``seed``, other splits ``seed + 1``, ...; ``num_images`` defaults
+              to 1000).
+        split: Split name.
+        **kwargs: Passed to the reader (e.g. ``class_names``, ``check_images``, ``image_size``).
+
+    Returns:
+        ``DetectionData``.
+
+    Raises:
+        DataError: The spec matches none of the accepted forms (the message lists them).
+
+    Example:
+    ```python
+    data = load_detection_data(flags.data, split="train")
+    ```
+    """
+    from zoo.data.readers.coco import read_coco
+    from zoo.data.readers.tfds_detection import read_tfds
+    from zoo.data.readers.voc import read_voc
+    from zoo.data.readers.yolo_txt import read_yolo
+    from zoo.data.synthetic import synthetic_shapes
+
+    spec = os.fspath(spec)
+    if spec == "synthetic" or spec.startswith("synthetic:"):
+        count = spec.partition(":")[2]
+        if count:
+            if not count.isdigit():
+                raise DataError("expected synthetic:<num_images>", field="--data", value=spec)
+            kwargs["num_images"] = int(count)
+        kwargs.setdefault("num_images", 1000)
+        split_offset = {"train": 0, "validation": 1, "val": 1, "test": 2}.get(split, 3)
+        kwargs["seed"] = kwargs.get("seed", 0) + split_offset
+        return synthetic_shapes(**kwargs)
+    if spec.startswith("tfds:"):
+        return read_tfds(spec[len("tfds:") :], split=split, **kwargs)
+    if spec.endswith(".json"):
+        if not os.path.isfile(spec):
+            raise DataError("annotation file not found", file=spec)
+        image_dir = kwargs.pop("image_dir", None) or _coco_image_dir(spec)
+        return read_coco(spec, image_dir, **kwargs)
+    if os.path.isdir(os.path.join(spec, "Annotations")):
+        has_splits = os.path.isdir(os.path.join(spec, "ImageSets", "Main"))
+        return read_voc(spec, split=split if has_splits else None, **kwargs)
+    if os.path.isdir(os.path.join(spec, "labels")):
+        return read_yolo(spec, split=split, **kwargs)
+    raise DataError(f"unrecognised detection data; {ACCEPTED}", field="--data", value=spec)
