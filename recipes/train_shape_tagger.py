@@ -150,7 +150,9 @@ def main(argv=None):
     representative = np.concatenate([x for x, _ in train_ds.take(4).as_numpy_iterator()])
     fp32 = export_tflite(model, saved / "model_fp32.tflite")
     int8 = export_tflite(
-        model, saved / "model_int8.tflite", quantization="int8",
+        model,
+        saved / "model_int8.tflite",
+        quantization="int8",
         representative_dataset=representative,
     )
     report = verify_export(model, sample, saved_model_dir=saved, tflite_paths=[fp32, int8])
@@ -158,8 +160,10 @@ def main(argv=None):
     artifacts = {"saved_model": report["saved_model"], **report["tflite"]}
     for artifact, entry in artifacts.items():
         for output, diff in entry["outputs"].items():
-            print(f"  {Path(artifact).name} [{output}]: max_abs={diff['max_abs']:.3g} "
-                  f"(limit {diff['limit']:.3g}), {entry['size_bytes']} bytes")
+            print(
+                f"  {Path(artifact).name} [{output}]: max_abs={diff['max_abs']:.3g} "
+                f"(limit {diff['limit']:.3g}), {entry['size_bytes']} bytes"
+            )
     return metrics
 
 

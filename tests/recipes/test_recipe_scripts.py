@@ -1,0 +1,59 @@
+"""Recipe scripts: every one answers --help, and the smoke runs train, export and verify."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = sorted((ROOT / "recipes").glob("*.py"))
+
+
+def _run(args, cwd, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def test_there_are_recipes():
+    assert RECIPES, "recipes/ holds no script"
+
+
+@pytest.mark.parametrize("script", RECIPES, ids=lambda p: p.name)
+def test_recipe_help(script, tmp_path):
+    proc = _run([str(script), "--help"], cwd=tmp_path)
+    for flag in ("--epochs", "--batch-size", "--time-budget", "--smoke", "--output"):
+        assert flag in proc.stdout, f"{script.name} --help lacks {flag}"
+
+
+@pytest.mark.slow
+def test_shape_tagger_smoke_trains_exports_and_verifies(tmp_path):
+    proc = _run(
+        [
+            str(ROOT / "recipes" / "train_shape_tagger.py"),
+            "--smoke",
+            "--output",
+            str(tmp_path / "runs"),
+            "--export-dir",
+            str(tmp_path / "models"),
+            "--name",
+            "smoke",
+        ],
+        cwd=tmp_path,
+    )
+    assert "verify_export passed" in proc.stdout
+    metrics = json.loads((tmp_path / "runs" / "smoke" / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    version = tmp_path / "models" / "shape_tagger" / "1"
+    assert (version / "saved_model.pb").is_file()
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["class_names"] == ["circle", "rectangle", "triangle", "ellipse", "star"]
+    for name in ("model_fp32.tflite", "model_int8.tflite"):
+        assert (version / name).stat().st_size > 10_000
+    assert (tmp_path / "runs" / "smoke" / "history.csv").is_file()
