@@ -7,6 +7,7 @@ import os
 import numpy as np
 from keras.utils import bounding_boxes
 
+from zoo.data.detection import from_files
 from zoo.data.errors import CLIPPED, DROPPED_EMPTY, DataError
 
 # Formats tf.io.decode_image reads (WEBP too in recent TF, but keep to the documented four).
@@ -116,3 +117,18 @@ def split_per_image(values, owner, num_images, width):
     order = np.argsort(owner, kind="stable")
     counts = np.bincount(owner, minlength=num_images)
     return np.split(values[order], np.cumsum(counts)[:-1])
+
+
+def finish_reader(paths, boxes, keep, owners, labels, *, class_names, report, source):
+    """The end every file reader shares: keep the cleaned boxes, group them per image, log the
+    report and build the ``DetectionData``."""
+    owners = np.asarray(owners, np.int64)[keep]
+    report.log(source)
+    return from_files(
+        paths,
+        split_per_image(boxes[keep], owners, len(paths), 4),
+        split_per_image(np.asarray(labels, np.int32)[keep], owners, len(paths), 0),
+        class_names=class_names,
+        report=report,
+        source=source,
+    )

@@ -8,9 +8,8 @@ import os
 import numpy as np
 from keras.utils import bounding_boxes
 
-from zoo.data.detection import from_files
 from zoo.data.errors import SKIPPED_CROWD, DataError, DataReport
-from zoo.data.readers._common import check_image, clean_boxes, split_per_image, to_float
+from zoo.data.readers._common import check_image, clean_boxes, finish_reader, to_float
 
 
 def _load_json(path):
@@ -149,15 +148,12 @@ def read_coco(annotation_file, image_dir, *, skip_crowd=True, check_images="head
         report,
         lambda j: f"{name}: annotations[{kept_ann[j]}].bbox",
     )
-    per_image_boxes = split_per_image(boxes[keep], owners[keep], len(paths), 4)
-    per_image_labels = split_per_image(
-        np.asarray(labels, np.int32)[keep], owners[keep], len(paths), 0
-    )
-    report.log(name)
-    return from_files(
+    return finish_reader(
         paths,
-        per_image_boxes,
-        per_image_labels,
+        boxes,
+        keep,
+        owners,
+        labels,
         class_names=class_names,
         report=report,
         source=name,

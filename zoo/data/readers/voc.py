@@ -7,9 +7,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from zoo.data.detection import from_files
 from zoo.data.errors import SKIPPED_DIFFICULT, DataError, DataReport
-from zoo.data.readers._common import check_image, clean_boxes, split_per_image, to_float
+from zoo.data.readers._common import check_image, clean_boxes, finish_reader, to_float
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -157,15 +156,12 @@ def read_voc(root, split=None, class_names=None, *, skip_difficult=False, check_
         report,
         lambda j: where[j],
     )
-    per_image_boxes = split_per_image(boxes[keep], owners[keep], len(paths), 4)
-    per_image_labels = split_per_image(
-        np.asarray(labels, np.int32)[keep], owners[keep], len(paths), 0
-    )
-    report.log(root)
-    return from_files(
+    return finish_reader(
         paths,
-        per_image_boxes,
-        per_image_labels,
+        boxes,
+        keep,
+        owners,
+        labels,
         class_names=class_names,
         report=report,
         source=root,

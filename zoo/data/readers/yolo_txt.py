@@ -8,13 +8,12 @@ import os
 import numpy as np
 from keras.utils import bounding_boxes
 
-from zoo.data.detection import from_files
 from zoo.data.errors import DataError, DataReport
 from zoo.data.readers._common import (
     IMAGE_EXTENSIONS,
     check_image,
     clean_boxes,
-    split_per_image,
+    finish_reader,
     to_float,
 )
 
@@ -205,15 +204,12 @@ def read_yolo(root, class_names=None, split=None, *, check_images="header"):
             )
         )
     boxes, keep = clean_boxes(boxes, heights, widths, report, lambda j: where[j])
-    per_image_boxes = split_per_image(boxes[keep], owners[keep], len(paths), 4)
-    per_image_labels = split_per_image(
-        np.asarray(labels, np.int32)[keep], owners[keep], len(paths), 0
-    )
-    report.log(root)
-    return from_files(
+    return finish_reader(
         paths,
-        per_image_boxes,
-        per_image_labels,
+        boxes,
+        keep,
+        owners,
+        labels,
         class_names=class_names,
         report=report,
         source=root,
