@@ -12,18 +12,36 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("ops", "losses", "models", "data", "metrics", "export", "training")
+_SUBPACKAGES = ("ops", "losses", "models", "data", "metrics", "export", "training", "detection")
 
-__all__ = list(_SUBPACKAGES)
+# The family builders users import from the top (``from zoo import build_yolo``), by module.
+_BUILDERS = {
+    "build_yolo": "zoo.models.yolo",
+    "build_landmark_model": "zoo.models.landmarks",
+    "build_embedding_model": "zoo.models.siamese",
+    "build_siamese": "zoo.models.siamese",
+    "build_triplet": "zoo.models.siamese",
+    "build_two_tower": "zoo.models.siamese",
+    "build_ssl_encoder": "zoo.models.ssl",
+}
+
+__all__ = [*_SUBPACKAGES, *_BUILDERS]
 
 
 def __getattr__(name):
     if name in _SUBPACKAGES:
-        module = importlib.import_module(f"zoo.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+        value = importlib.import_module(f"zoo.{name}")
+    elif name in _BUILDERS:
+        try:
+            module = importlib.import_module(_BUILDERS[name])
+        except ModuleNotFoundError as error:
+            raise AttributeError(f"zoo.{name} is not available yet ({error})") from error
+        value = getattr(module, name)
+    else:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBPACKAGES))
+    return sorted(set(globals()) | set(__all__))

@@ -4,6 +4,7 @@ See ``zoo.ops.boxes`` (conversion, area, IoU/GIoU/DIoU/CIoU, pairwise and elemen
 ``zoo.ops.nms`` (hard, soft, class-aware and batched NMS on TFLite-builtin ops).
 """
 
+from zoo.ops.anchors import decode_yolo_grid, grid_cell_offsets, kmeans_anchors, shape_iou
 from zoo.ops.boxes import (
     BOX_FORMATS,
     box_area,
@@ -25,6 +26,10 @@ from zoo.ops.nms import (
 )
 
 __all__ = [
+    "decode_yolo_grid",
+    "grid_cell_offsets",
+    "kmeans_anchors",
+    "shape_iou",
     "BOX_FORMATS",
     "batched_non_max_suppression",
     "box_area",

@@ -1,0 +1,206 @@
+"""zoo.models.yolo / backbones: shapes, errors, .keras round trip, one training step."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from zoo.losses import YoloLoss, encode_yolo_targets
+from zoo.models import BACKBONE_STRIDES, YOLO, build_backbone, build_yolo
+
+
+def _images(n, size, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, size=(n, size, size, 3)).astype("float32")
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        # YOLOv1 head, the paper's FC layers, Fast YOLO backbone (stride 64): 64 -> 1 x 1
+        (dict(input_shape=(64, 64, 3), grid_size=1, width_multiplier=0.25), (1, 1, 13)),
+        # v1 head, conv variant, 3 boxes per cell
+        (
+            dict(
+                input_shape=(128, 128, 3),
+                grid_size=2,
+                boxes_per_cell=3,
+                head="conv",
+                width_multiplier=0.25,
+            ),
+            (2, 2, 18),
+        ),
+        # the paper's 24-conv backbone, thin and shallow
+        (
+            dict(
+                input_shape=(128, 128, 3),
+                grid_size=2,
+                backbone="yolov1",
+                width_multiplier=0.125,
+                depth_multiplier=0.5,
+                head_width=64,
+            ),
+            (2, 2, 13),
+        ),
+        # anchor head on the YOLO net
+        (
+            dict(
+                input_shape=(128, 128, 3),
+                grid_size=2,
+                width_multiplier=0.25,
+                anchors=[(0.1, 0.1), (0.3, 0.2), (0.6, 0.6)],
+            ),
+            (2, 2, 3, 8),
+        ),
+        # Keras applications backbones (stride 32)
+        (
+            dict(
+                input_shape=(64, 64, 3),
+                grid_size=2,
+                backbone="mobilenet_v3_small",
+                width_multiplier=0.5,
+                anchors=[(0.2, 0.2), (0.5, 0.5)],
+            ),
+            (2, 2, 2, 8),
+        ),
+        (
+            dict(
+                input_shape=(96, 96, 3),
+                grid_size=3,
+                backbone="mobilenet_v2",
+                width_multiplier=0.35,
+                head="conv",
+            ),
+            (3, 3, 13),
+        ),
+    ],
+)
+def test_output_shapes(kwargs, expected):
+    model = build_yolo(3, **kwargs)
+    assert isinstance(model, YOLO) and isinstance(model, keras.Model)
+    assert model.output_shape == (None,) + expected
+    size = kwargs["input_shape"][0]
+    out = model(_images(2, size), training=False)
+    assert tuple(out.shape) == (2,) + expected
+    assert np.all(np.isfinite(np.asarray(out)))
+
+
+def test_mobilenet_v3_large_shape():
+    model = build_yolo(
+        2,
+        (96, 96, 3),
+        grid_size=3,
+        backbone="mobilenet_v3_large",
+        width_multiplier=0.75,
+        head="conv",
+        head_width=32,
+    )
+    assert model.output_shape == (None, 3, 3, 12)
+
+
+def test_paper_backbones_structure():
+    # YOLOv1: 24 conv layers, stride 64 (448 -> 7); Fast YOLO: 9 conv layers.
+    for name, convs, channels in (("yolov1", 24, 128), ("yolov1_fast", 9, 32)):
+        backbone = build_backbone(name, (448, 448, 3), width_multiplier=0.125)
+        conv_layers = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+        assert len(conv_layers) == convs
+        assert backbone.output_shape == (None, 7, 7, channels)
+        assert BACKBONE_STRIDES[name] == 64
+    # depth_multiplier scales the repeated pairs: 4 -> 2 and 2 -> 1 pairs: 24 - 2*2 - 1*2 = 18.
+    thin = build_backbone("yolov1", (128, 128, 3), width_multiplier=0.125, depth_multiplier=0.5)
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in thin.layers) == 18
+    # The paper's filters: the first conv is 7x7x64 at width 1.
+    first = [
+        layer
+        for layer in build_backbone("yolov1", (64, 64, 3)).layers
+        if isinstance(layer, keras.layers.Conv2D)
+    ][0]
+    assert first.kernel_size == (7, 7) and first.filters == 64 and first.strides == (2, 2)
+
+
+def test_paper_head_layout_and_objectness_prior():
+    # 448 x 448, S = 7, B = 2, C = 20 -> 7 x 7 x 30 (the paper's tensor); FC width 4096 * w.
+    model = build_yolo(20, width_multiplier=0.125)
+    assert model.output_shape == (None, 7, 7, 30)
+    assert model.get_layer("head_fc1").units == 512
+    # Objectness biases (channels 4 and 9 of every cell) start at logit(0.1), the rest at 0.
+    bias = model.get_layer("head_fc2").bias.numpy().reshape(7, 7, 30)
+    prior = math.log(0.1 / 0.9)
+    np.testing.assert_allclose(bias[..., [4, 9]], prior, rtol=1e-6)
+    assert np.all(np.delete(bias, [4, 9], axis=-1) == 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(backbone="resnet9000"), "backbone='resnet9000'"),
+        (dict(grid_size=7), r"grid_size=7 does not match input_shape=\(64, 64, 3\).*stride 64"),
+        (dict(input_shape=(100, 100, 3)), r"1.5625 x 1.5625.*needs an input of 64 x 64"),
+        (dict(color="red"), "color='red'"),
+        (dict(anchors=[(10, 20)]), r"anchors=\[\(10, 20\)\]"),
+        (dict(anchors=[(0.1, 0.1)], head="fc"), "head='fc'"),
+        (dict(anchors=[(0.1, 0.1)], boxes_per_cell=2), "boxes_per_cell=2"),
+        (dict(head="dense"), "head='dense'"),
+        (dict(width_multiplier=0), "width_multiplier=0"),
+        (
+            dict(backbone="mobilenet_v3_small", grid_size=2, depth_multiplier=2.0),
+            "depth_multiplier=2.0",
+        ),
+        (
+            dict(backbone="mobilenet_v3_small", grid_size=2, backbone_weights="/no/such.h5"),
+            "backbone_weights='/no/such.h5'",
+        ),
+        (dict(input_shape=(64, 64, 1)), r"input_shape=\(64, 64, 1\)"),
+        (dict(dropout=1.0), "dropout=1.0"),
+    ],
+)
+def test_bad_arguments_raise_with_value(kwargs, match):
+    base = dict(num_classes=3, input_shape=(64, 64, 3), grid_size=1, width_multiplier=0.25)
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        build_yolo(**base)
+    with pytest.raises(ValueError, match="num_classes=0"):
+        build_yolo(0, (64, 64, 3), grid_size=1)
+
+
+@pytest.mark.parametrize("anchors", [None, [(0.1, 0.2), (0.5, 0.4)]])
+def test_keras_round_trip(tmp_path, anchors):
+    model = build_yolo(
+        3, (128, 128, 3), grid_size=2, anchors=anchors, width_multiplier=0.25, head_width=64
+    )
+    images = _images(2, 128)
+    before = np.asarray(model(images, training=False))
+    path = tmp_path / "yolo.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, YOLO)
+    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(
+        model.get_config(), sort_keys=True
+    )
+    assert loaded.anchors == model.anchors and loaded.num_classes == 3
+    np.testing.assert_allclose(np.asarray(loaded(images, training=False)), before, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "anchors, box_loss",
+    [(None, "mse"), ([(0.15, 0.15), (0.4, 0.3)], "ciou")],
+)
+def test_one_training_step_with_fit(anchors, box_loss):
+    model = build_yolo(
+        2, (128, 128, 3), grid_size=2, anchors=anchors, width_multiplier=0.125, head_width=32
+    )
+    boxes = np.array([[[8, 8, 60, 56], [68, 60, 120, 124]]] * 4, "float32")
+    labels = np.array([[0, 1]] * 4, "int32")
+    loss = YoloLoss(2, 2, anchors=anchors, box_loss=box_loss)
+    targets = encode_yolo_targets(boxes, labels, 2, 2, anchors, "xyxy", (128, 128))
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    weights_before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(_images(4, 128), targets, batch_size=2, epochs=1, verbose=0)
+    value = history.history["loss"][0]
+    assert np.isfinite(value) and value > 0
+    changed = [
+        not np.array_equal(a, b.numpy())
+        for a, b in zip(weights_before, model.trainable_weights, strict=True)
+    ]
+    assert all(changed)

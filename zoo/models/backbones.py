@@ -1,0 +1,230 @@
+"""Backbones by name: image (float32 pixels 0-255) -> feature map, with a known stride.
+
+=====================  ======  =====================================================================
+name                   stride  network
+=====================  ======  =====================================================================
+``"yolov1"``           64      the YOLOv1 paper's 24 conv layers (7x7/2, 3x3-192, alternating 1x1
+                               reductions and 3x3 layers, 4 max-pools, a 3x3/2): 448 -> 7x7x1024
+``"yolov1_fast"``      64      Fast YOLO's idea: 9 conv layers with fewer filters (16 ... 1024),
+                               six 2x2 max-pools: 448 -> 7x7x256
+``"mobilenet_v2"``     32      ``keras.applications.MobileNetV2`` (no top)
+``"mobilenet_v3_small"`` 32    ``keras.applications.MobileNetV3Small`` (no top)
+``"mobilenet_v3_large"`` 32    ``keras.applications.MobileNetV3Large`` (no top)
+=====================  ======  =====================================================================
+
+Every backbone takes float32 pixels in 0-255 and normalises inside (``Rescaling(1/255)`` for the
+YOLO nets, ``[-1, 1]`` for MobileNets). The YOLO nets use conv -> BatchNorm -> LeakyReLU(0.1):
+the v1 paper had no batch norm; YOLOv2 added it, and it is what makes these nets train from
+scratch at small sizes.
+
+``width_multiplier`` scales every conv's filters (rounded to a multiple of 8, at least 8); for
+MobileNets it is the ``alpha`` argument. ``depth_multiplier`` scales the repeated blocks of the
+YOLO nets (the paper's 4x and 2x repeated 1x1/3x3 pairs; Fast YOLO's 3x3 layers after the
+pyramid), never below one repetition; MobileNets only take 1.0. Keras applications backbones are
+built with ``weights=None`` or a local weights file (nothing is downloaded).
+
+Example:
+    >>> backbone = build_backbone("yolov1_fast", (448, 448, 3), width_multiplier=0.5)
+    >>> backbone.output_shape, BACKBONE_STRIDES["yolov1_fast"]
+    ((None, 7, 7, 128), 64)
+"""
+
+import math
+import os
+
+import keras
+
+__all__ = ["BACKBONES", "BACKBONE_STRIDES", "build_backbone", "scale_filters"]
+
+BACKBONE_STRIDES = {
+    "yolov1": 64,
+    "yolov1_fast": 64,
+    "mobilenet_v2": 32,
+    "mobilenet_v3_small": 32,
+    "mobilenet_v3_large": 32,
+}
+BACKBONES = tuple(BACKBONE_STRIDES)
+
+# The paper's 24 conv layers, Figure 3: (kernel, filters, stride) or "M" (2x2 max-pool) or
+# ("repeat", n, [(k, f, s), ...]) for the repeated 1x1-reduction / 3x3 pairs.
+_YOLOV1_LAYERS = [
+    (7, 64, 2),
+    "M",
+    (3, 192, 1),
+    "M",
+    (1, 128, 1),
+    (3, 256, 1),
+    (1, 256, 1),
+    (3, 512, 1),
+    "M",
+    ("repeat", 4, [(1, 256, 1), (3, 512, 1)]),
+    (1, 512, 1),
+    (3, 1024, 1),
+    "M",
+    ("repeat", 2, [(1, 512, 1), (3, 1024, 1)]),
+    (3, 1024, 1),
+    (3, 1024, 2),
+    (3, 1024, 1),
+    (3, 1024, 1),
+]
+
+# Fast YOLO: 9 conv layers (6 with a max-pool after each, then 3x3-1024 x2 and a 1x1-256).
+_YOLOV1_FAST_LAYERS = [
+    (3, 16, 1),
+    "M",
+    (3, 32, 1),
+    "M",
+    (3, 64, 1),
+    "M",
+    (3, 128, 1),
+    "M",
+    (3, 256, 1),
+    "M",
+    (3, 512, 1),
+    "M",
+    ("repeat", 2, [(3, 1024, 1)]),
+    (1, 256, 1),
+]
+
+
+def scale_filters(filters, width_multiplier, divisor=8):
+    """``filters * width_multiplier`` rounded to a multiple of ``divisor`` (at least ``divisor``).
+
+    Args:
+        filters: the paper's filter count.
+        width_multiplier: float > 0.
+        divisor: the multiple to round to.
+
+    Returns:
+        An int.
+
+    Example:
+        >>> scale_filters(1024, 0.25), scale_filters(16, 0.25)
+        (256, 8)
+    """
+    return max(divisor, int(round(filters * width_multiplier / divisor)) * divisor)
+
+
+def _repeats(n, depth_multiplier):
+    return max(1, int(math.ceil(n * depth_multiplier)))
+
+
+def _conv_bn_leaky(x, kernel, filters, stride, name):
+    x = keras.layers.Conv2D(
+        filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
+    )(x)
+    x = keras.layers.BatchNormalization(momentum=0.97, epsilon=1e-3, name=f"{name}_bn")(x)
+    return keras.layers.LeakyReLU(negative_slope=0.1, name=f"{name}_leaky")(x)
+
+
+def _yolo_net(inputs, layers, width_multiplier, depth_multiplier, prefix):
+    x = keras.layers.Rescaling(1.0 / 255.0, name=f"{prefix}_rescale")(inputs)
+    conv_index, pool_index = 0, 0
+
+    def conv(x, spec):
+        nonlocal conv_index
+        kernel, filters, stride = spec
+        conv_index += 1
+        return _conv_bn_leaky(
+            x, kernel, scale_filters(filters, width_multiplier), stride, f"{prefix}_{conv_index}"
+        )
+
+    for spec in layers:
+        if spec == "M":
+            pool_index += 1
+            x = keras.layers.MaxPooling2D(2, padding="same", name=f"{prefix}_pool{pool_index}")(x)
+        elif spec[0] == "repeat":
+            for _ in range(_repeats(spec[1], depth_multiplier)):
+                for sub in spec[2]:
+                    x = conv(x, sub)
+        else:
+            x = conv(x, spec)
+    return x
+
+
+def _check_weights(weights, name):
+    if weights is None:
+        return None
+    if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
+        raise ValueError(
+            f"backbone_weights must be None or the path of a local weights file (nothing is "
+            f"downloaded). Received: backbone_weights={weights!r} for backbone={name!r}"
+        )
+    return os.fspath(weights)
+
+
+def build_backbone(
+    name,
+    input_shape,
+    width_multiplier=1.0,
+    depth_multiplier=1.0,
+    weights=None,
+):
+    """A backbone ``keras.Model``: float32 pixels 0-255 ``(H, W, 3)`` -> features ``(H/s, W/s, F)``.
+
+    Args:
+        name: one of ``BACKBONES`` (see the module docstring).
+        input_shape: ``(height, width, channels)``.
+        width_multiplier: float > 0, scales filters (MobileNet ``alpha``).
+        depth_multiplier: float > 0, scales repeated blocks (YOLO nets only; 1.0 for MobileNets).
+        weights: ``None`` or a local weights file: for Keras applications passed to the
+            application (``weights=path``), for the YOLO nets loaded with ``load_weights``.
+
+    Returns:
+        A functional ``keras.Model`` named ``"backbone"``; its stride is
+        ``BACKBONE_STRIDES[name]``.
+
+    Example:
+        >>> build_backbone("mobilenet_v3_small", (96, 96, 3)).output_shape
+        (None, 3, 3, 576)
+    """
+    if name not in BACKBONE_STRIDES:
+        raise ValueError(
+            f"Unknown backbone. Expected one of {BACKBONES}. Received: backbone={name!r}"
+        )
+    for arg, value in (
+        ("width_multiplier", width_multiplier),
+        ("depth_multiplier", depth_multiplier),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{arg} must be a number > 0. Received: {arg}={value!r}")
+    weights = _check_weights(weights, name)
+    input_shape = tuple(input_shape)
+    inputs = keras.Input(input_shape, name="images")
+
+    if name in ("yolov1", "yolov1_fast"):
+        layers = _YOLOV1_LAYERS if name == "yolov1" else _YOLOV1_FAST_LAYERS
+        outputs = _yolo_net(inputs, layers, width_multiplier, depth_multiplier, name)
+        model = keras.Model(inputs, outputs, name="backbone")
+        if weights is not None:
+            model.load_weights(weights)
+        return model
+
+    if depth_multiplier != 1.0:
+        raise ValueError(
+            f"backbone={name!r} has no depth multiplier; pass depth_multiplier=1.0. Received: "
+            f"depth_multiplier={depth_multiplier!r}"
+        )
+    if name == "mobilenet_v2":
+        x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="mobilenet_rescale")(inputs)
+        app = keras.applications.MobileNetV2(
+            input_shape=input_shape,
+            alpha=float(width_multiplier),
+            include_top=False,
+            weights=weights,
+        )
+    else:
+        cls = (
+            keras.applications.MobileNetV3Small
+            if name == "mobilenet_v3_small"
+            else keras.applications.MobileNetV3Large
+        )
+        x = inputs  # MobileNetV3 rescales 0-255 to [-1, 1] itself (include_preprocessing)
+        app = cls(
+            input_shape=input_shape,
+            alpha=float(width_multiplier),
+            include_top=False,
+            weights=weights,
+            include_preprocessing=True,
+        )
+    return keras.Model(inputs, app(x), name="backbone")

@@ -1,0 +1,346 @@
+"""YOLO detectors: a backbone and the YOLOv1 head or the YOLOv2 anchor head.
+
+The model outputs the **raw** head tensor (pre-activation values, "logits"); the activations are
+applied by ``zoo.detection.yolo_activations``, which both the loss (``zoo.losses.YoloLoss``) and
+decoding (``zoo.detection``) call, so the two can never disagree. Logits let the loss use
+numerically safe forms (e.g. cross-entropy from logits) and keep the exported graph the same as
+the trained one.
+
+Output layouts (``S = grid_size``, ``B = boxes_per_cell``, ``C = num_classes``):
+
+- YOLOv1 head (``anchors=None``): ``(batch, S, S, 5B + C)``, the paper's layout: for each of the
+  ``B`` boxes ``(t_x, t_y, t_w, t_h, t_o)``, then ``C`` class logits shared by the cell.
+  Activated: ``x = sigmoid(t_x)``, ``y = sigmoid(t_y)`` (centre offset inside the cell, 0-1),
+  ``sqrt(w) = sigmoid(t_w)``, ``sqrt(h) = sigmoid(t_h)`` (``w``, ``h`` fractions of the image,
+  predicted through their square roots as in the paper), objectness ``sigmoid(t_o)``,
+  ``P(class | object) = softmax(class logits)``.
+- Anchor head (``anchors=[(w, h), ...]``): ``(batch, S, S, A, 5 + C)``, one
+  ``(t_x, t_y, t_w, t_h, t_o, class logits...)`` per anchor (YOLOv2): ``x = sigmoid(t_x)``,
+  ``w = anchor_w * exp(t_w)`` (anchors are ``(w, h)`` fractions of the image size, e.g. from
+  ``zoo.ops.anchors.kmeans_anchors`` on relative box sizes), objectness ``sigmoid(t_o)``, class
+  ``softmax``.
+
+In both cases the detection score of a box for class ``c`` is
+``objectness * P(c | object)`` (the paper's class-specific confidence, ``P(class) * IoU``).
+
+Reference:
+    Redmon et al., "You Only Look Once: Unified, Real-Time Object Detection", CVPR 2016;
+    Redmon & Farhadi, "YOLO9000: Better, Faster, Stronger", CVPR 2017.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from zoo.models.backbones import BACKBONE_STRIDES, BACKBONES, build_backbone, scale_filters
+
+__all__ = ["YOLO", "build_yolo", "check_anchors"]
+
+V1_HEADS = ("fc", "conv")
+_OBJECTNESS_PRIOR = 0.1  # initial sigmoid(t_o): most cells hold no object
+
+
+def _positive_int(value, arg):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{arg} must be a positive int. Received: {arg}={value!r}")
+    return int(value)
+
+
+def check_anchors(anchors):
+    """Validates anchors given as ``(w, h)`` fractions of the image size.
+
+    Args:
+        anchors: a sequence of ``(width, height)`` pairs, each in ``(0, 1]``.
+
+    Returns:
+        A list of ``[float, float]`` pairs.
+
+    Example:
+        >>> check_anchors([(0.1, 0.2), (0.5, 0.4)])
+        [[0.1, 0.2], [0.5, 0.4]]
+    """
+    try:
+        array = np.asarray(anchors, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"anchors must be a list of (width, height) pairs. Received: anchors={anchors!r}"
+        ) from None
+    if array.ndim != 2 or array.shape[1] != 2 or len(array) == 0:
+        raise ValueError(
+            f"anchors must be a non-empty list of (width, height) pairs. Received: "
+            f"anchors={anchors!r}"
+        )
+    if not np.all(np.isfinite(array)) or np.any(array <= 0) or np.any(array > 1):
+        raise ValueError(
+            "anchors are (width, height) fractions of the image size, each in (0, 1] (divide "
+            f"pixel anchors by the input size). Received: anchors={anchors!r}"
+        )
+    return array.tolist()
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class YOLO(keras.Model):
+    """A YOLO detector (functional model): images -> raw head tensor.
+
+    See the module docstring for the output layouts and activations. Build it with
+    ``build_yolo``; every constructor argument is kept as an attribute and returned by
+    ``get_config``, so ``.keras`` files round-trip.
+
+    Args:
+        num_classes: number of object classes ``C``.
+        input_shape: ``(height, width, 3)`` of the float32 0-255 input.
+        grid_size: ``S``; must equal ``height / stride`` and ``width / stride`` of the backbone.
+        boxes_per_cell: ``B`` for the v1 head (default 2); for the anchor head it defaults to
+            (and must equal) ``len(anchors)``.
+        anchors: ``None`` for the YOLOv1 head, else ``(w, h)`` fractions of the image.
+        backbone: a name from ``zoo.models.backbones.BACKBONES``.
+        width_multiplier, depth_multiplier: backbone (and head) scaling.
+        head: ``None`` (``"fc"`` for v1, ``"conv"`` with anchors), ``"fc"`` (the paper: flatten -> Dense(head_width) -> LeakyReLU ->
+            Dropout -> Dense(S*S*(5B+C))) or ``"conv"`` (3x3 conv -> 1x1 conv per cell). The
+            anchor head is always ``"conv"``.
+        head_width: units of the FC layer (default ``4096 * width_multiplier``) or filters of the
+            head's 3x3 conv (default ``512 * width_multiplier``).
+        dropout: dropout rate after the first FC layer (``"fc"`` head only); the paper's 0.5.
+        backbone_weights: ``None`` or a local weights file for the backbone (not stored in the
+            config: a loaded ``.keras`` file carries its own weights).
+        name: model name.
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        input_shape=(448, 448, 3),
+        grid_size=7,
+        boxes_per_cell=None,
+        anchors=None,
+        backbone="yolov1_fast",
+        width_multiplier=1.0,
+        depth_multiplier=1.0,
+        head=None,
+        head_width=None,
+        dropout=0.5,
+        backbone_weights=None,
+        name="yolo",
+        **kwargs,
+    ):
+        # === Arguments ===
+        num_classes = _positive_int(num_classes, "num_classes")
+        grid_size = _positive_int(grid_size, "grid_size")
+        try:
+            input_shape = tuple(int(d) for d in input_shape)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"input_shape must be (height, width, channels). Received: "
+                f"input_shape={input_shape!r}"
+            ) from None
+        if len(input_shape) != 3 or min(input_shape) < 1 or input_shape[2] != 3:
+            raise ValueError(
+                f"input_shape must be (height, width, 3) with positive sizes. Received: "
+                f"input_shape={input_shape!r}"
+            )
+        if backbone not in BACKBONE_STRIDES:
+            raise ValueError(
+                f"Unknown backbone. Expected one of {BACKBONES}. Received: backbone={backbone!r}"
+            )
+        if anchors is not None:
+            anchors = check_anchors(anchors)
+            if boxes_per_cell is None:
+                boxes_per_cell = len(anchors)
+            elif boxes_per_cell != len(anchors):
+                raise ValueError(
+                    f"With anchors, boxes_per_cell must equal len(anchors)={len(anchors)}. "
+                    f"Received: boxes_per_cell={boxes_per_cell!r}"
+                )
+        elif boxes_per_cell is None:
+            boxes_per_cell = 2
+        boxes_per_cell = _positive_int(boxes_per_cell, "boxes_per_cell")
+        if head is None:
+            head = "fc" if anchors is None else "conv"
+        if head not in V1_HEADS:
+            raise ValueError(f"head must be one of {V1_HEADS}. Received: head={head!r}")
+        if anchors is not None and head != "conv":
+            raise ValueError(
+                f"The anchor head is convolutional; pass head=None or 'conv' with anchors. "
+                f"Received: head={head!r}"
+            )
+        for arg, value in (
+            ("width_multiplier", width_multiplier),
+            ("depth_multiplier", depth_multiplier),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{arg} must be a number > 0. Received: {arg}={value!r}")
+        if head_width is not None:
+            head_width = _positive_int(head_width, "head_width")
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, (int, float))
+            or not 0 <= dropout < 1
+        ):
+            raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
+        stride = BACKBONE_STRIDES[backbone]
+        height, width = input_shape[:2]
+        if (
+            height % stride
+            or width % stride
+            or height // stride != grid_size
+            or (width // stride != grid_size)
+        ):
+            raise ValueError(
+                f"grid_size={grid_size} does not match input_shape={input_shape} with "
+                f"backbone={backbone!r} (stride {stride}): the feature map would be "
+                f"{height / stride:g} x {width / stride:g}. grid_size={grid_size} needs an input "
+                f"of {grid_size * stride} x {grid_size * stride}; height and width must be equal "
+                f"multiples of {stride}."
+            )
+
+        # === Functional Model ===
+        inputs = keras.Input(input_shape, name="images")
+        features = build_backbone(
+            backbone, input_shape, width_multiplier, depth_multiplier, weights=backbone_weights
+        )(inputs)
+        S, B, C = grid_size, boxes_per_cell, num_classes
+        if anchors is None and head == "fc":
+            units = head_width or scale_filters(4096, width_multiplier)
+            x = keras.layers.Flatten(name="head_flatten")(features)
+            x = keras.layers.Dense(units, name="head_fc1")(x)
+            x = keras.layers.LeakyReLU(negative_slope=0.1, name="head_fc1_leaky")(x)
+            x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+            x = keras.layers.Dense(S * S * (5 * B + C), name="head_fc2")(x)
+            outputs = keras.layers.Reshape((S, S, 5 * B + C), name="head_output")(x)
+            output_layer = "head_fc2"
+        else:
+            filters = head_width or scale_filters(512, width_multiplier)
+            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="head_conv")(
+                features
+            )
+            x = keras.layers.BatchNormalization(momentum=0.97, epsilon=1e-3, name="head_bn")(x)
+            x = keras.layers.LeakyReLU(negative_slope=0.1, name="head_leaky")(x)
+            channels = 5 * B + C if anchors is None else B * (5 + C)
+            x = keras.layers.Conv2D(channels, 1, name="head_out_conv")(x)
+            shape = (S, S, 5 * B + C) if anchors is None else (S, S, B, 5 + C)
+            outputs = keras.layers.Reshape(shape, name="head_output")(x)
+            output_layer = "head_out_conv"
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
+
+        # Objectness biases start at logit(_OBJECTNESS_PRIOR); overwritten by loaded weights.
+        bias_layer = self.get_layer(output_layer)
+        bias = np.zeros(bias_layer.bias.shape, dtype="float32")
+        prior = math.log(_OBJECTNESS_PRIOR / (1 - _OBJECTNESS_PRIOR))
+        if anchors is None:
+            per_cell = bias.reshape(-1, 5 * B + C)
+            per_cell[:, 4 : 5 * B : 5] = prior
+        else:
+            bias.reshape(-1, B, 5 + C)[..., 4] = prior
+        bias_layer.bias.assign(bias)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.image_shape = input_shape
+        self.grid_size = grid_size
+        self.boxes_per_cell = boxes_per_cell
+        self.anchors = anchors
+        self.backbone_name = backbone
+        self.width_multiplier = width_multiplier
+        self.depth_multiplier = depth_multiplier
+        self.head = head
+        self.head_width = head_width
+        self.dropout = dropout
+        self.stride = stride
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_classes": self.num_classes,
+            "input_shape": list(self.image_shape),
+            "grid_size": self.grid_size,
+            "boxes_per_cell": self.boxes_per_cell,
+            "anchors": self.anchors,
+            "backbone": self.backbone_name,
+            "width_multiplier": self.width_multiplier,
+            "depth_multiplier": self.depth_multiplier,
+            "head": self.head,
+            "head_width": self.head_width,
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_yolo(
+    num_classes,
+    input_shape=(448, 448, 3),
+    grid_size=7,
+    boxes_per_cell=None,
+    anchors=None,
+    backbone="yolov1_fast",
+    width_multiplier=1.0,
+    depth_multiplier=1.0,
+    head=None,
+    head_width=None,
+    dropout=0.5,
+    backbone_weights=None,
+    name="yolo",
+    **kwargs,
+):
+    """Builds a YOLO detector: float32 pixels 0-255 -> raw head tensor.
+
+    Args:
+        num_classes: number of object classes.
+        input_shape: ``(height, width, 3)``; the paper's 448 x 448.
+        grid_size: ``S``, equal to ``input size / backbone stride`` (7 for 448 with the YOLOv1
+            nets, stride 64; MobileNets have stride 32).
+        boxes_per_cell: ``B``; 2 for the v1 head by default, ``len(anchors)`` with anchors.
+        anchors: ``None`` (YOLOv1 head, output ``(S, S, 5B + C)``) or a list of ``(w, h)``
+            fractions of the image (anchor head, output ``(S, S, len(anchors), 5 + C)``).
+        backbone: ``"yolov1"``, ``"yolov1_fast"``, ``"mobilenet_v2"``, ``"mobilenet_v3_small"``
+            or ``"mobilenet_v3_large"``.
+        width_multiplier: scales backbone filters and the head width.
+        depth_multiplier: scales the backbone's repeated blocks (YOLO nets).
+        head: ``None`` (the default: ``"fc"`` for v1, ``"conv"`` with anchors), ``"fc"`` (the
+            paper's two fully connected layers) or ``"conv"`` (v1 head only).
+        head_width: FC units / head conv filters (defaults scale with ``width_multiplier``).
+        dropout: dropout after the first FC layer (paper: 0.5).
+        backbone_weights: ``None`` or a local weights file (no downloads).
+        name: model name.
+
+    Returns:
+        A ``YOLO`` (a functional ``keras.Model``). Raw outputs: see ``zoo.models.yolo``.
+
+    Raises:
+        ValueError: on an unknown keyword argument, backbone or head, or a ``grid_size`` that
+            does not match the input size and the backbone stride (the message echoes them).
+
+    Example:
+        >>> model = build_yolo(3, input_shape=(128, 128, 3), grid_size=2,
+        ...                    width_multiplier=0.25)
+        >>> model.output_shape
+        (None, 2, 2, 13)
+        >>> model = build_yolo(3, (96, 96, 3), grid_size=3, backbone="mobilenet_v3_small",
+        ...                    anchors=[(0.1, 0.1), (0.4, 0.3)])
+        >>> model.output_shape
+        (None, 3, 3, 2, 8)
+    """
+    if kwargs:
+        raise ValueError(
+            f"build_yolo got unknown arguments {sorted(kwargs)}. Received: "
+            + ", ".join(f"{k}={v!r}" for k, v in sorted(kwargs.items()))
+        )
+    return YOLO(
+        num_classes=num_classes,
+        input_shape=input_shape,
+        grid_size=grid_size,
+        boxes_per_cell=boxes_per_cell,
+        anchors=anchors,
+        backbone=backbone,
+        width_multiplier=width_multiplier,
+        depth_multiplier=depth_multiplier,
+        head=head,
+        head_width=head_width,
+        dropout=dropout,
+        backbone_weights=backbone_weights,
+        name=name,
+    )
