@@ -112,3 +112,23 @@ def test_pipeline_without_augmentation_keeps_order(coco_dir):
         batch["bounding_boxes"]["boxes"][0, 0], [0.5, 1 + 2, 5.5, 3.5 + 2], atol=1e-4
     )
     np.testing.assert_array_equal(batch["bounding_boxes"]["labels"], [[0, 2], [2, -1], [-1, -1]])
+
+
+def test_cached_pipeline_gives_the_same_images_as_uncached():
+    data = synthetic_shapes(6, image_size=(32, 32), seed=3)
+    plain = detection_pipeline(data, (32, 32), batch_size=6, max_boxes=8)
+    cached = detection_pipeline(data, (32, 32), batch_size=6, max_boxes=8, cache=True)
+    a, b = next(iter(plain)), next(iter(cached))
+    np.testing.assert_array_equal(a["images"].numpy(), b["images"].numpy())
+    np.testing.assert_array_equal(
+        a["bounding_boxes"]["boxes"].numpy(), b["bounding_boxes"]["boxes"].numpy()
+    )
+    # shuffled + cached: every epoch is a permutation of the same cached images
+    shuffled = detection_pipeline(
+        data, (32, 32), batch_size=6, max_boxes=8, cache=True, shuffle=True, seed=1
+    )
+    epochs = [next(iter(shuffled))["images"].numpy() for _ in range(2)]
+    for epoch in epochs:
+        assert sorted(x.tobytes() for x in epoch) == sorted(
+            x.tobytes() for x in a["images"].numpy()
+        )

@@ -76,3 +76,19 @@ def test_unknown_spec_lists_what_is_accepted(tmp_path):
         load_detection_data(str(tmp_path / "x.json"), image_dir=str(tmp_path))
     with pytest.raises(DataError, match="synthetic:<num_images>"):
         load_detection_data("synthetic:many")
+
+
+def test_split_detection_data_is_a_seeded_partition():
+    from zoo.data import split_detection_data, synthetic_shapes
+
+    data = synthetic_shapes(20, image_size=(16, 16), seed=0)
+    train, val = split_detection_data(data, 0.25, seed=4)
+    assert (train.num_examples, val.num_examples) == (15, 5)
+    key = lambda d: sorted(e["images"].numpy().tobytes() for e in d.dataset)  # noqa: E731
+    everything = key(data)
+    assert sorted(key(train) + key(val)) == everything
+    assert not set(key(train)) & set(key(val))
+    again = split_detection_data(data, 0.25, seed=4)[1]
+    assert key(again) == key(val)
+    with pytest.raises(ValueError, match="fraction=1.5"):
+        split_detection_data(data, 1.5)

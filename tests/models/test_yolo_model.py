@@ -136,7 +136,7 @@ def test_paper_head_layout_and_objectness_prior():
     [
         (dict(backbone="resnet9000"), "backbone='resnet9000'"),
         (dict(grid_size=7), r"grid_size=7 does not match input_shape=\(64, 64, 3\).*stride 64"),
-        (dict(input_shape=(100, 100, 3)), r"1.5625 x 1.5625.*needs an input of 64 x 64"),
+        (dict(input_shape=(100, 100, 3)), r"1.5625 x 1.5625.*grid_size \* stride"),
         (dict(color="red"), "color='red'"),
         (dict(anchors=[(10, 20)]), r"anchors=\[\(10, 20\)\]"),
         (dict(anchors=[(0.1, 0.1)], head="fc"), "head='fc'"),
@@ -204,3 +204,18 @@ def test_one_training_step_with_fit(anchors, box_loss):
         for a, b in zip(weights_before, model.trainable_weights, strict=True)
     ]
     assert all(changed)
+
+
+@pytest.mark.parametrize("grid_size", [2, 4, 8, 16])
+def test_yolo_nets_drop_down_sampling_to_reach_finer_grids(grid_size):
+    model = build_yolo(
+        2, (128, 128, 3), grid_size=grid_size, anchors=[(0.2, 0.2)], width_multiplier=0.125
+    )
+    assert model.output_shape == (None, grid_size, grid_size, 1, 7)
+    pools = [layer for layer in model.get_layer("backbone").layers if "pool" in layer.name]
+    assert len(pools) == {2: 6, 4: 5, 8: 4, 16: 3}[grid_size]
+
+
+def test_fixed_stride_backbones_refuse_other_grids():
+    with pytest.raises(ValueError, match="grid_size=8 does not match"):
+        build_yolo(2, (128, 128, 3), grid_size=8, backbone="mobilenet_v3_small")

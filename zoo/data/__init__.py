@@ -15,7 +15,7 @@ batches = zoo.data.detection_pipeline(data, image_size=(128, 128), batch_size=8,
 
 from zoo.data.augment import Augmentation, augment_dataset, horizontal_flip, resize
 from zoo.data.batching import detection_pipeline, pad_batch
-from zoo.data.detection import DetectionData, element_spec, make_element
+from zoo.data.detection import DetectionData, element_spec, make_element, split_detection_data
 from zoo.data.errors import DataError, DataReport
 from zoo.data.readers import (
     VOC_CLASSES,
@@ -47,5 +47,6 @@ __all__ = [
     "read_yolo",
     "render_shapes",
     "resize",
+    "split_detection_data",
     "synthetic_shapes",
 ]

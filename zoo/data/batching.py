@@ -117,6 +117,7 @@ def detection_pipeline(
     ragged=False,
     drop_remainder=False,
     repeat=False,
+    cache=False,
 ):
     """Records -> (shuffle) -> decode -> resize -> (augment) -> pad/batch -> prefetch.
 
@@ -135,6 +136,9 @@ def detection_pipeline(
         ragged: Ragged boxes/labels instead of padding.
         drop_remainder: Drop the last incomplete batch.
         repeat: Repeat forever (a new shuffle and new augmentation draws every epoch).
+        cache: Decode and resize once, keep the resized images in memory (``H*W*3`` bytes
+            each), then shuffle the cached elements every epoch; worth it when decoding (or
+            drawing the synthetic set) costs more than a training step's share of the CPU.
 
     Returns:
         A batched, prefetched ``tf.data.Dataset`` (layout of ``pad_batch``). Dropped boxes are
@@ -147,15 +151,27 @@ def detection_pipeline(
     ```
     """
     shuffle = bool(augment) if shuffle is None else shuffle
-    dataset = data.as_dataset(shuffle=shuffle, seed=seed)
-    if repeat:
-        dataset = dataset.repeat()
     size = (int(image_size[0]), int(image_size[1]))
-    dataset = dataset.map(
-        lambda element: resize(element, size, letterbox=letterbox),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+
+    def resized(dataset):
+        return dataset.map(
+            lambda element: resize(element, size, letterbox=letterbox),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    if cache:
+        dataset = resized(data.dataset).cache()
+        if shuffle:
+            buffer = max(1, min(data.num_examples or 10_000, 100_000))
+            dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            dataset = dataset.repeat()
+    else:
+        dataset = data.as_dataset(shuffle=shuffle, seed=seed)
+        if repeat:
+            dataset = dataset.repeat()
+        dataset = resized(dataset)
     if augment:
         augmentation = augment if isinstance(augment, Augmentation) else Augmentation()
         dataset = augment_dataset(dataset, augmentation, seed=seed)

@@ -104,6 +104,55 @@ class DetectionData:
         return records.map(self.decode_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
+def split_detection_data(data, fraction=0.1, seed=0):
+    """Splits one source into (train, validation) by a seeded shuffle of its records.
+
+    For sources that come as a single split (one COCO JSON, one YOLO folder): the same
+    ``seed`` always puts the same images in the same part.
+
+    Args:
+        data: a ``DetectionData`` with a known ``num_examples``.
+        fraction: share of images for validation, in (0, 1).
+        seed: shuffle seed.
+
+    Returns:
+        ``(train, validation)`` ``DetectionData`` sharing ``class_names`` and ``report``.
+
+    Example:
+        >>> train, val = split_detection_data(read_coco("ann.json", "images"), 0.1)
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be in (0, 1). Received: fraction={fraction!r}")
+    total = data.num_examples
+    if not total or total < 2:
+        raise ValueError(f"{data.source}: cannot split {total!r} images into train and validation")
+    num_val = min(total - 1, max(1, int(round(total * fraction))))
+    order = np.random.default_rng(seed).permutation(total)
+    val_index = tf.constant(np.sort(order[:num_val]), tf.int64)
+    indexed = data.records.enumerate()
+
+    def part(keep_val):
+        def keep(index, _):
+            member = tf.reduce_any(tf.equal(val_index, index))
+            return member if keep_val else tf.logical_not(member)
+
+        return indexed.filter(keep).map(lambda _, record: record)
+
+    files = data.files
+    val_set = set(order[:num_val].tolist())
+    return tuple(
+        dataclasses.replace(
+            data,
+            records=part(is_val),
+            num_examples=num_val if is_val else total - num_val,
+            files=None
+            if files is None
+            else [f for i, f in enumerate(files) if (i in val_set) == is_val],
+        )
+        for is_val in (False, True)
+    )
+
+
 def decode_image_bytes(encoded):
     """Decodes JPEG/PNG/GIF/BMP bytes to uint8 (H, W, 3) (grey and RGBA become RGB)."""
     image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)

@@ -117,20 +117,30 @@ def _conv_bn_leaky(x, kernel, filters, stride, name):
     return keras.layers.LeakyReLU(negative_slope=0.1, name=f"{name}_leaky")(x)
 
 
-def _yolo_net(inputs, layers, width_multiplier, depth_multiplier, prefix):
+def _yolo_net(inputs, layers, width_multiplier, depth_multiplier, prefix, output_stride=64):
     x = keras.layers.Rescaling(1.0 / 255.0, name=f"{prefix}_rescale")(inputs)
-    conv_index, pool_index = 0, 0
+    conv_index, pool_index, stride = 0, 0, 1
 
     def conv(x, spec):
-        nonlocal conv_index
-        kernel, filters, stride = spec
+        nonlocal conv_index, stride
+        kernel, filters, conv_stride = spec
+        if stride * conv_stride > output_stride:  # past the requested stride: keep resolution
+            conv_stride = 1
+        stride *= conv_stride
         conv_index += 1
         return _conv_bn_leaky(
-            x, kernel, scale_filters(filters, width_multiplier), stride, f"{prefix}_{conv_index}"
+            x,
+            kernel,
+            scale_filters(filters, width_multiplier),
+            conv_stride,
+            f"{prefix}_{conv_index}",
         )
 
     for spec in layers:
         if spec == "M":
+            if stride * 2 > output_stride:
+                continue
+            stride *= 2
             pool_index += 1
             x = keras.layers.MaxPooling2D(2, padding="same", name=f"{prefix}_pool{pool_index}")(x)
         elif spec[0] == "repeat":
@@ -159,6 +169,7 @@ def build_backbone(
     width_multiplier=1.0,
     depth_multiplier=1.0,
     weights=None,
+    output_stride=None,
 ):
     """A backbone ``keras.Model``: float32 pixels 0-255 ``(H, W, 3)`` -> features ``(H/s, W/s, F)``.
 
@@ -189,12 +200,22 @@ def build_backbone(
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{arg} must be a number > 0. Received: {arg}={value!r}")
     weights = _check_weights(weights, name)
+    native = BACKBONE_STRIDES[name]
+    if output_stride is None:
+        output_stride = native
+    if name not in ("yolov1", "yolov1_fast") and output_stride != native:
+        raise ValueError(
+            f"backbone={name!r} has a fixed stride of {native}. Received: "
+            f"output_stride={output_stride!r}"
+        )
+    if output_stride not in (8, 16, 32, 64):
+        raise ValueError(f"output_stride must be 8, 16, 32 or 64. Received: {output_stride!r}")
     input_shape = tuple(input_shape)
     inputs = keras.Input(input_shape, name="images")
 
     if name in ("yolov1", "yolov1_fast"):
         layers = _YOLOV1_LAYERS if name == "yolov1" else _YOLOV1_FAST_LAYERS
-        outputs = _yolo_net(inputs, layers, width_multiplier, depth_multiplier, name)
+        outputs = _yolo_net(inputs, layers, width_multiplier, depth_multiplier, name, output_stride)
         model = keras.Model(inputs, outputs, name="backbone")
         if weights is not None:
             model.load_weights(weights)

@@ -38,6 +38,8 @@ from zoo.models.backbones import BACKBONE_STRIDES, BACKBONES, build_backbone, sc
 __all__ = ["YOLO", "build_yolo", "check_anchors"]
 
 V1_HEADS = ("fc", "conv")
+# YOLO nets drop their last down-sampling steps to reach finer grids (see build_backbone).
+_ADAPTIVE_STRIDE = ("yolov1", "yolov1_fast")
 _OBJECTNESS_PRIOR = 0.1  # initial sigmoid(t_o): most cells hold no object
 
 
@@ -178,26 +180,38 @@ class YOLO(keras.Model):
             or not 0 <= dropout < 1
         ):
             raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
-        stride = BACKBONE_STRIDES[backbone]
         height, width = input_shape[:2]
+        stride = BACKBONE_STRIDES[backbone]
+        if backbone in _ADAPTIVE_STRIDE and height == width and height % grid_size == 0:
+            stride = min(stride, height // grid_size)  # drop the last down-sampling steps
         if (
-            height % stride
+            stride not in (8, 16, 32, 64)
+            or height % stride
             or width % stride
             or height // stride != grid_size
             or (width // stride != grid_size)
         ):
             raise ValueError(
                 f"grid_size={grid_size} does not match input_shape={input_shape} with "
-                f"backbone={backbone!r} (stride {stride}): the feature map would be "
-                f"{height / stride:g} x {width / stride:g}. grid_size={grid_size} needs an input "
-                f"of {grid_size * stride} x {grid_size * stride}; height and width must be equal "
-                f"multiples of {stride}."
+                f"backbone={backbone!r} (stride {BACKBONE_STRIDES[backbone]}"
+                + (
+                    ", or 8/16/32 by dropping its last down-sampling steps"
+                    if backbone in _ADAPTIVE_STRIDE
+                    else ""
+                )
+                + f"): the feature map would be {height / stride:g} x {width / stride:g}. "
+                "Height and width must be equal and grid_size * stride."
             )
 
         # === Functional Model ===
         inputs = keras.Input(input_shape, name="images")
         features = build_backbone(
-            backbone, input_shape, width_multiplier, depth_multiplier, weights=backbone_weights
+            backbone,
+            input_shape,
+            width_multiplier,
+            depth_multiplier,
+            weights=backbone_weights,
+            output_stride=stride if backbone in _ADAPTIVE_STRIDE else None,
         )(inputs)
         S, B, C = grid_size, boxes_per_cell, num_classes
         if anchors is None and head == "fc":
