@@ -57,3 +57,37 @@ def test_shape_tagger_smoke_trains_exports_and_verifies(tmp_path):
     for name in ("model_fp32.tflite", "model_int8.tflite"):
         assert (version / name).stat().st_size > 10_000
     assert (tmp_path / "runs" / "smoke" / "history.csv").is_file()
+
+
+@pytest.mark.slow
+def test_yolo_smoke_trains_evaluates_exports_and_verifies(tmp_path):
+    proc = _run(
+        [
+            str(ROOT / "recipes" / "train_yolo.py"),
+            "--smoke",
+            "--output",
+            str(tmp_path / "runs"),
+            "--export-dir",
+            str(tmp_path / "models"),
+            "--name",
+            "smoke",
+        ],
+        cwd=tmp_path,
+    )
+    assert "verify_export passed" in proc.stdout
+    run = tmp_path / "runs" / "smoke"
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("map", "map50", "map75", "mar_100", "per_class"):
+        assert key in metrics
+    for png in ("pr_curve.png", "val_detections.png"):
+        assert (run / png).read_bytes()[:4] == b"\x89PNG"
+    version = tmp_path / "models" / "yolo" / "1"
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["class_names"] == ["circle", "rectangle", "triangle", "ellipse", "star"]
+    assert {"serving_default", "serving_bytes"} <= set(manifest["signatures"])
+    outputs = manifest["signatures"]["serving_default"]["outputs"]
+    assert {"detection_boxes", "detection_scores", "detection_classes", "num_detections"} <= set(
+        outputs
+    )
+    for name in ("model_fp32.tflite", "model_int8.tflite"):
+        assert (version / name).stat().st_size > 10_000

@@ -1,0 +1,242 @@
+"""YOLO: train a detector, evaluate it with pycocotools, export it for TF Serving and TFLite.
+
+Description: the zoo's flagship job. Trains `zoo.build_yolo` (anchor head, YOLOv2-style, by
+    default; `--anchors 0` gives the YOLOv1 head) with `YoloLoss`, evaluates COCO mAP on the
+    validation split, writes metrics.json, a PR-curve PNG and a PNG grid of validation images with
+    predicted (solid) and true (dashed) boxes, exports the SavedModel (TF Object Detection API
+    outputs, decoding + NMS inside, image and image-bytes signatures) and fp32 + int8 `.tflite`
+    files, and checks them against the Keras model with `verify_export`.
+Data: the embedded synthetic shapes set by default; `--data` takes a COCO JSON file (images in
+    `--image-dir` or a sibling `images/`), a YOLO txt folder, a VOC folder or `tfds:NAME`;
+    `--val-data` gives a validation set, else `--val-fraction` of `--data` is held out.
+Expected result: see benchmarks/bench_yolo.py and README for measured mAP on the default.
+Runtime: `--time-budget` minutes of training (default 10) + about a minute of evaluation and
+    export on a 2-core CPU; `--smoke` well under a minute.
+
+    python recipes/train_yolo.py                         # synthetic shapes, 10 minutes
+    python recipes/train_yolo.py --data ann.json --image-dir images/ --time-budget 30
+    python recipes/train_yolo.py --smoke                 # the CI check
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+
+from zoo.data import load_detection_data, split_detection_data, synthetic_shapes  # noqa: E402
+from zoo.detection import (  # noqa: E402
+    draw_detection_grid,
+    export_yolo,
+    fit_anchors,
+    make_yolo_dataset,
+    plot_pr_curves,
+    yolo_eval,
+)
+from zoo.losses import YoloLoss  # noqa: E402
+from zoo.models import build_yolo  # noqa: E402
+from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
+
+# === Hyperparameters ===
+DEFAULTS = {"epochs": 1000, "batch_size": 32, "image_size": 128, "time_budget": 10.0}
+SMOKE = {
+    "epochs": 1,
+    "batch_size": 4,
+    "image_size": 64,
+    "steps_per_epoch": 2,
+    "time_budget": None,
+}
+
+
+def parse_args(argv=None):
+    parser = build_parser(__doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults=SMOKE)
+    group = parser.add_argument_group("YOLO")
+    group.add_argument("--image-dir", help="COCO JSON only: the image folder")
+    group.add_argument("--val-data", help="validation set (same forms as --data)")
+    group.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of --data held out for validation when --val-data is absent",
+    )
+    group.add_argument("--num-train", type=int, default=4000, help="synthetic training images")
+    group.add_argument("--num-val", type=int, default=500, help="synthetic validation images")
+    group.add_argument(
+        "--grid-size",
+        type=int,
+        default=None,
+        help="S; default image_size / 16 (the YOLO nets drop down-sampling to reach it)",
+    )
+    group.add_argument(
+        "--anchors",
+        type=int,
+        default=5,
+        help="number of anchors from k-means (1 - IoU) on the training boxes; 0 = YOLOv1 head",
+    )
+    group.add_argument("--boxes-per-cell", type=int, default=2, help="B of the YOLOv1 head")
+    group.add_argument("--backbone", default="yolov1_fast", help="see zoo.models.BACKBONES")
+    group.add_argument("--width", type=float, default=0.25, help="width multiplier")
+    group.add_argument("--depth", type=float, default=1.0, help="depth multiplier")
+    group.add_argument(
+        "--box-loss",
+        default="ciou",
+        choices=("mse", "giou", "diou", "ciou"),
+        help="box term of YoloLoss (mse = the paper's sqrt-w/h sum of squares)",
+    )
+    group.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
+    group.add_argument("--max-boxes", type=int, default=50, help="boxes kept per image")
+    group.add_argument(
+        "--score-threshold",
+        type=float,
+        default=0.6,
+        help="exported model and drawn predictions: drop p_c <= this (the course's 0.6)",
+    )
+    group.add_argument("--iou-threshold", type=float, default=0.5, help="NMS IoU threshold")
+    group.add_argument(
+        "--eval-score-threshold",
+        type=float,
+        default=0.001,
+        help="score threshold for COCO mAP (low, as COCO evaluations use)",
+    )
+    group.add_argument("--export-dir", default="saved_models", help="TF Serving model root")
+    group.add_argument("--model-name", default="yolo", help="name under --export-dir")
+    group.add_argument("--no-export", action="store_true", help="skip export and verification")
+    args = parse_flags(parser, argv)
+    if args.smoke:
+        args.num_train, args.num_val = min(args.num_train, 16), min(args.num_val, 8)
+        args.width = min(args.width, 0.125)
+    if args.grid_size is None:
+        args.grid_size = max(1, args.image_size // 16)
+    if not 0 < args.val_fraction < 1:
+        parser.error(f"--val-fraction must be in (0, 1). Received: {args.val_fraction!r}")
+    return args
+
+
+# === Data ===
+def load_splits(args):
+    size = (args.image_size, args.image_size)
+    if args.data in (None, "synthetic"):
+        train = synthetic_shapes(args.num_train, image_size=size, seed=args.seed)
+        val = synthetic_shapes(args.num_val, image_size=size, seed=args.seed + 10_000)
+        return train, val
+    kwargs = {"image_dir": args.image_dir} if args.image_dir else {}
+    data = load_detection_data(args.data, split="train", **kwargs)
+    if args.val_data:
+        val = load_detection_data(args.val_data, split="validation", **kwargs)
+        if val.class_names != data.class_names:
+            raise SystemExit(
+                f"--val-data classes {val.class_names} differ from --data classes "
+                f"{data.class_names}"
+            )
+        return data, val
+    return split_detection_data(data, args.val_fraction, seed=args.seed)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    strategy = configure(args)
+    train_data, val_data = load_splits(args)
+    num_classes = train_data.num_classes
+    anchors = fit_anchors(train_data, args.anchors, seed=args.seed) if args.anchors else None
+    loss = YoloLoss(
+        num_classes,
+        args.grid_size,
+        boxes_per_cell=None if anchors is not None else args.boxes_per_cell,
+        anchors=anchors,
+        box_loss=args.box_loss,
+        objectness_loss="bce",
+        class_loss="ce",
+    )
+    size = (args.image_size, args.image_size)
+    train_ds = make_yolo_dataset(
+        train_data, loss, size, args.batch_size, args.max_boxes, training=True, seed=args.seed
+    )
+    val_ds = make_yolo_dataset(
+        val_data, loss, size, args.batch_size, args.max_boxes, training=False
+    )
+    config = {
+        "num_classes": num_classes,
+        "input_shape": (args.image_size, args.image_size, 3),
+        "grid_size": args.grid_size,
+        "boxes_per_cell": None if anchors is not None else args.boxes_per_cell,
+        "anchors": anchors,
+        "backbone": args.backbone,
+        "width_multiplier": args.width,
+        "depth_multiplier": args.depth,
+        "head": "conv",
+    }
+    with strategy.scope():
+        model = build_yolo(**config)
+        model.compile(
+            keras.optimizers.AdamW(args.lr, weight_decay=5e-4, clipnorm=10.0),
+            loss,
+            **compile_options(args),
+        )
+    result = train(
+        model,
+        train_ds,
+        args,
+        recipe="yolo",
+        validation_data=val_ds,
+        base_lr=args.lr,
+        warmup=0.03,
+        min_lr_ratio=0.02,
+        steps_per_epoch=args.steps_per_epoch
+        or max(1, (train_data.num_examples or 1000) // args.batch_size),
+        config={**config, "class_names": train_data.class_names},
+    )
+
+    # === Evaluation ===
+    run = result.run.path
+    evaluation = yolo_eval(
+        model,
+        val_data,
+        score_threshold=args.eval_score_threshold,
+        iou_threshold=args.iou_threshold,
+        class_names=train_data.class_names,
+    )
+    metrics = {k: v for k, v in evaluation["metrics"].items() if not isinstance(v, dict)}
+    metrics["per_class"] = evaluation["metrics"]["per_class"]
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    plot_pr_curves(evaluation, run / "pr_curve.png")
+    draw_detection_grid(
+        model,
+        val_data,
+        run / "val_detections.png",
+        score_threshold=args.score_threshold,
+        iou_threshold=args.iou_threshold,
+    )
+    print(
+        f"validation ({val_data.num_examples} images): mAP@[.5:.95]={metrics['map']:.4f} "
+        f"mAP@.5={metrics['map50']:.4f} mAP@.75={metrics['map75']:.4f}  -> {run}"
+    )
+
+    # === Export ===
+    if args.no_export:
+        return metrics
+    exported = export_yolo(
+        model,
+        train_data,
+        args.export_dir,
+        args.model_name,
+        val_data=val_data,
+        class_names=train_data.class_names,
+        metrics={k: metrics[k] for k in ("map", "map50", "map75")},
+        config=config,
+        score_threshold=args.score_threshold,
+        iou_threshold=args.iou_threshold,
+    )
+    print(f"exported {exported['saved_model']} (+ fp32 and int8 .tflite); verify_export passed")
+    for artifact, line in exported["summary"].items():
+        print(f"  {artifact}: {line}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
