@@ -1,0 +1,297 @@
+"""YOLO benchmark: accuracy of the default recipe, deployability, and speed, in one run.
+
+Trains `recipes/train_yolo.py` with its defaults (or the flags passed after `--`) under a time
+budget, then measures on the fixed validation set:
+- COCO mAP@0.5 and mAP@[.5:.95] (pycocotools) of the Keras model, of the exported SavedModel
+  (loaded with plain TensorFlow, NMS and thresholds inside, as a TF Serving client sees it), and
+  of the fp32 and int8 `.tflite` files;
+- batch-1 latency: TFLite fp32 and int8 (ai-edge-litert), the Keras detection model inside a
+  `tf.function`, and an eager `model(x)` call;
+- training images/s, inference images/s at batch 1 and 32, and the achieved GFLOP/s at batch 32
+  as a fraction of a large float32 matmul's GFLOP/s measured in the same run.
+
+    python benchmarks/bench_yolo.py                      # 10 training minutes, synthetic shapes
+    python benchmarks/bench_yolo.py --minutes 3
+    python benchmarks/bench_yolo.py --coco-dir /tmp/coco_shapes  # also a COCO-JSON data set
+    python benchmarks/bench_yolo.py --quick              # smoke-sized, to check the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "recipes"))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import train_yolo  # noqa: E402
+
+from zoo.detection import detection_model  # noqa: E402
+from zoo.detection.deploy import tflite_predict  # noqa: E402
+from zoo.detection.evaluate import collect_detections  # noqa: E402
+from zoo.export import run_tflite  # noqa: E402
+from zoo.metrics import coco_map  # noqa: E402
+
+
+def median_ms(fn, repeat):
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def conv_dense_flops(model):
+    """Multiply-adds x 2 of every Conv2D / Dense layer for one image (the bulk of the work)."""
+    total = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Conv2D):
+            out = layer.output.shape
+            kh, kw = layer.kernel_size
+            cin = layer.input.shape[-1]
+            total += 2 * kh * kw * cin * out[1] * out[2] * out[3] // layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return total
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
+def matmul_gflops(n=2048, repeat=10):
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    fn = tf.function(lambda: tf.matmul(a, b))
+    ms = median_ms(lambda: fn().numpy(), repeat)
+    return 2 * n**3 / (ms / 1000) / 1e9
+
+
+def saved_model_predict(path, images, size):
+    """Detections from the exported SavedModel (plain TF), in each image's pixels."""
+    loaded = tf.saved_model.load(str(path))
+    serve = loaded.signatures["serving_default"]
+    results = []
+    for image in images:
+        out = serve(images=tf.constant(image[None], tf.float32))
+        n = int(out["num_detections"][0])
+        height, width = image.shape[:2]
+        ymin, xmin, ymax, xmax = out["detection_boxes"][0, :n].numpy().T
+        results.append(
+            {
+                "boxes": np.stack([xmin * width, ymin * height, xmax * width, ymax * height], 1),
+                "scores": out["detection_scores"][0, :n].numpy(),
+                "classes": out["detection_classes"][0, :n].numpy().astype(np.int32),
+            }
+        )
+    return results
+
+
+def write_coco_shapes(folder, num_images, seed, image_size=128, num_classes=5):
+    """A COCO-JSON data set on disk (PNG files + instances.json), made from the synthetic
+    generator with its own seed: the recipe reads it through --data like any user data."""
+    from zoo.data import synthetic_shapes
+
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    data = synthetic_shapes(
+        num_images, image_size=(image_size, image_size), seed=seed, num_classes=num_classes
+    )
+    images, annotations = [], []
+    for i, element in enumerate(data.dataset.as_numpy_iterator()):
+        name = f"{i:05d}.png"
+        tf.io.write_file(str(folder / "images" / name), tf.io.encode_png(element["images"]))
+        images.append({"id": i + 1, "file_name": name, "width": image_size, "height": image_size})
+        for box, label in zip(
+            element["bounding_boxes"]["boxes"], element["bounding_boxes"]["labels"], strict=True
+        ):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(label) + 1,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                    "iscrowd": 0,
+                }
+            )
+    categories = [{"id": c + 1, "name": n} for c, n in enumerate(data.class_names)]
+    path = folder / "instances.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    return path
+
+
+def evaluate_run(args, recipe_args, label):
+    print(f"\n=== {label}: python recipes/train_yolo.py {' '.join(recipe_args)}", flush=True)
+    start = time.perf_counter()
+    metrics = train_yolo.main(recipe_args)
+    wall = time.perf_counter() - start
+    parsed = train_yolo.parse_args(recipe_args)
+    run = Path(parsed.output) / parsed.name
+    history = (run / "history.csv").read_text().strip().splitlines()
+    epochs = len(history) - 1
+    model = keras.models.load_model(run / "checkpoints" / "last.keras", compile=False)
+    size = (parsed.image_size, parsed.image_size)
+    _, val = train_yolo.load_splits(parsed)
+    version = max(
+        int(p.name)
+        for p in (Path(parsed.export_dir) / parsed.model_name).iterdir()
+        if p.name.isdigit()
+    )
+    export = Path(parsed.export_dir) / parsed.model_name / str(version)
+    n_eval = min(args.eval_images, val.num_examples or args.eval_images)
+
+    images, truth, saved_dets = collect_detections(
+        lambda imgs: saved_model_predict(export, imgs, size), val, max_images=n_eval
+    )
+    row = {
+        "run": label,
+        "train_wall_s": wall,
+        "epochs": epochs,
+        "keras_map": metrics["map"],
+        "keras_map50": metrics["map50"],
+    }
+    saved = coco_map(truth, saved_dets)
+    row["savedmodel_map"], row["savedmodel_map50"] = saved["map"], saved["map50"]
+    for kind in ("fp32", "int8"):
+        path = export / f"model_{kind}.tflite"
+        _, _, dets = collect_detections(
+            lambda imgs, path=path: tflite_predict(path, imgs, size), val, max_images=n_eval
+        )
+        result = coco_map(truth, dets)
+        row[f"tflite_{kind}_map"], row[f"tflite_{kind}_map50"] = result["map"], result["map50"]
+
+    # --- speed ---
+    x1 = np.asarray(tf.image.resize(images[0], size))[None].astype(np.float32)
+    x32 = np.repeat(x1, 32, axis=0)
+    detector = detection_model(model, score_threshold=parsed.score_threshold)
+    graph = tf.function(lambda x: detector(x, training=False))
+    row["latency_ms_tflite_fp32"] = median_ms(
+        lambda: run_tflite(export / "model_fp32.tflite", x1), args.repeat
+    )
+    row["latency_ms_tflite_int8"] = median_ms(
+        lambda: run_tflite(export / "model_int8.tflite", x1), args.repeat
+    )
+    row["latency_ms_keras_tf_function"] = median_ms(
+        lambda: [v.numpy() for v in graph(x1).values()], args.repeat
+    )
+    row["latency_ms_keras_eager"] = median_ms(
+        lambda: [v.numpy() for v in detector(x1).values()], args.repeat
+    )
+    raw = tf.function(lambda x: model(x, training=False))
+    ms32 = median_ms(lambda: raw(x32).numpy(), max(3, args.repeat // 5))
+    row["infer_img_s_batch1"] = 1000 / median_ms(lambda: raw(x1).numpy(), args.repeat)
+    row["infer_img_s_batch32"] = 32 * 1000 / ms32
+    flops = conv_dense_flops(model)
+    row["gflop_per_image"] = flops / 1e9
+    row["achieved_gflops_b32"] = flops * 32 / (ms32 / 1000) / 1e9
+    row["matmul_gflops"] = matmul_gflops()
+    row["fraction_of_matmul"] = row["achieved_gflops_b32"] / row["matmul_gflops"]
+
+    # training throughput: timed steps on the recipe's own pipeline and loss
+    loss = train_yolo.YoloLoss(
+        model.num_classes,
+        model.grid_size,
+        anchors=model.anchors,
+        boxes_per_cell=None if model.anchors else model.boxes_per_cell,
+        box_loss=parsed.box_loss,
+        objectness_loss="bce",
+        class_loss="ce",
+    )
+    train_data, _ = train_yolo.load_splits(parsed)
+    ds = train_yolo.make_yolo_dataset(
+        train_data, loss, size, parsed.batch_size, parsed.max_boxes, training=True
+    )
+    model.compile(keras.optimizers.AdamW(1e-4), loss)
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)
+    steps = 5 if args.quick else 20
+    start = time.perf_counter()
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    row["train_img_s"] = steps * parsed.batch_size / (time.perf_counter() - start)
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="training time budget")
+    parser.add_argument("--eval-images", type=int, default=500, help="validation images")
+    parser.add_argument("--repeat", type=int, default=50, help="latency repetitions")
+    parser.add_argument("--coco-dir", help="also train on a COCO-JSON set written here")
+    parser.add_argument("--out", default=None, help="folder for runs/exports (default: temp)")
+    parser.add_argument("--quick", action="store_true", help="smoke-sized run of this script")
+    parser.add_argument("recipe_args", nargs="*", help="extra recipe flags (after --)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.eval_images, args.repeat = 8, 5
+    out = Path(args.out or tempfile.mkdtemp(prefix="bench_yolo_"))
+    common = ["--output", str(out / "runs"), "--export-dir", str(out / "models"), "--verbose", "2"]
+    budget = ["--smoke"] if args.quick else ["--time-budget", str(args.minutes)]
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
+    rows = [
+        evaluate_run(
+            args, [*budget, *common, "--name", "synthetic", *args.recipe_args], "synthetic"
+        )
+    ]
+    if args.coco_dir:
+        ann = write_coco_shapes(args.coco_dir, 80 if args.quick else 3000, seed=777)
+        rows.append(
+            evaluate_run(
+                args,
+                [
+                    *budget,
+                    *common,
+                    "--name",
+                    "coco",
+                    "--model-name",
+                    "yolo_coco",
+                    "--data",
+                    str(ann),
+                    *args.recipe_args,
+                ],
+                "coco-json",
+            )
+        )
+    print("\n=== results")
+    for row in rows:
+        print(json.dumps(row, indent=1, default=float))
+        r = row
+        print(
+            f"[{r['run']}] mAP@.5 {r['keras_map50']:.4f}  mAP@[.5:.95] {r['keras_map']:.4f}  "
+            f"(SavedModel {r['savedmodel_map50']:.4f} / {r['savedmodel_map']:.4f}; "
+            f"TFLite fp32 {r['tflite_fp32_map50']:.4f}, int8 {r['tflite_int8_map50']:.4f} "
+            f"-> int8 - fp32 = {r['tflite_int8_map50'] - r['tflite_fp32_map50']:+.4f})\n"
+            f"  batch-1 latency ms: TFLite fp32 {r['latency_ms_tflite_fp32']:.2f}, int8 "
+            f"{r['latency_ms_tflite_int8']:.2f} (int8/fp32 "
+            f"{r['latency_ms_tflite_int8'] / r['latency_ms_tflite_fp32']:.2f}x), Keras "
+            f"tf.function {r['latency_ms_keras_tf_function']:.2f} (TFLite/Keras "
+            f"{r['latency_ms_tflite_fp32'] / r['latency_ms_keras_tf_function']:.2f}x), eager "
+            f"{r['latency_ms_keras_eager']:.2f}\n"
+            f"  train {r['train_img_s']:.0f} img/s, inference {r['infer_img_s_batch1']:.0f} img/s "
+            f"(batch 1) / {r['infer_img_s_batch32']:.0f} img/s (batch 32); "
+            f"{r['gflop_per_image']:.3f} GFLOP/image -> {r['achieved_gflops_b32']:.1f} GFLOP/s "
+            f"= {r['fraction_of_matmul']:.2f} of matmul's {r['matmul_gflops']:.1f} GFLOP/s"
+        )
+
+
+if __name__ == "__main__":
+    main()
