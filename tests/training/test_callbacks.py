@@ -327,3 +327,11 @@ def test_lr_schedule_drives_a_loss_scale_optimizer():
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(
         expected, rel=1e-6
     )
+
+
+def test_time_budget_says_why_it_stopped_when_verbose(capsys):
+    clock = FakeClock()
+    budget = TimeBudget(minutes=1, clock=clock, verbose=1)
+    _model().fit(_data(200, 2), epochs=1000, callbacks=[Advance(clock, 10.0), budget], verbose=0)
+    assert budget.stopped_early
+    assert "TimeBudget: time budget 1 min: stopping" in capsys.readouterr().out

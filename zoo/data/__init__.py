@@ -17,6 +17,16 @@ from zoo.data.augment import Augmentation, augment_dataset, horizontal_flip, res
 from zoo.data.batching import detection_pipeline, pad_batch
 from zoo.data.detection import DetectionData, element_spec, make_element, split_detection_data
 from zoo.data.errors import DataError, DataReport
+from zoo.data.faces import synthetic_faces
+from zoo.data.landmark_augment import LandmarkAugmentation
+from zoo.data.landmarks import (
+    LandmarkData,
+    landmark_pipeline,
+    load_landmark_data,
+    read_celeb_a,
+    read_pts,
+    read_pts_folder,
+)
 from zoo.data.readers import (
     VOC_CLASSES,
     load_detection_data,
@@ -28,25 +38,33 @@ from zoo.data.readers import (
 from zoo.data.synthetic import SHAPES, render_shapes, synthetic_shapes
 
 __all__ = [
-    "SHAPES",
-    "VOC_CLASSES",
+    "augment_dataset",
     "Augmentation",
     "DataError",
     "DataReport",
-    "DetectionData",
-    "augment_dataset",
     "detection_pipeline",
+    "DetectionData",
     "element_spec",
     "horizontal_flip",
+    "landmark_pipeline",
+    "LandmarkAugmentation",
+    "LandmarkData",
     "load_detection_data",
+    "load_landmark_data",
     "make_element",
     "pad_batch",
+    "read_celeb_a",
     "read_coco",
+    "read_pts",
+    "read_pts_folder",
     "read_tfds",
     "read_voc",
     "read_yolo",
     "render_shapes",
     "resize",
+    "SHAPES",
     "split_detection_data",
+    "synthetic_faces",
     "synthetic_shapes",
+    "VOC_CLASSES",
 ]

@@ -5,6 +5,16 @@ Example:
     >>> loss = YoloLoss(num_classes=3, grid_size=7)
 """
 
+from zoo.losses.landmarks import LandmarkLoss, landmark_loss, landmark_loss_terms, wing
 from zoo.losses.yolo import YoloLoss, encode_yolo_targets, yolo_loss, yolo_loss_terms
 
-__all__ = ["YoloLoss", "encode_yolo_targets", "yolo_loss", "yolo_loss_terms"]
+__all__ = [
+    "encode_yolo_targets",
+    "landmark_loss",
+    "landmark_loss_terms",
+    "LandmarkLoss",
+    "wing",
+    "yolo_loss",
+    "yolo_loss_terms",
+    "YoloLoss",
+]

@@ -3,6 +3,8 @@
 Detection: ``coco_map`` (COCO mAP/mAR through pycocotools), ``coco_pr_curves`` (per-class PR
 curves from the same evaluation), ``voc_map`` (Pascal VOC AP at one IoU, VOC2010+ all-point or
 VOC2007 11-point), and ``DetectionMetricsCallback`` (writes ``val_map`` ... into the epoch logs).
+Landmarks: ``nme`` (inter-ocular or box-diagonal), ``failure_rate``, ``ced_curve`` / ``ced_auc``,
+``presence_accuracy`` and ``landmark_metrics`` (all of them at once).
 
 The callback is imported on first use, so the metric functions work without importing Keras.
 """
@@ -10,14 +12,28 @@ The callback is imported on first use, so the metric functions work without impo
 import importlib
 
 from zoo.metrics.detection import COCO_METRIC_NAMES, coco_map, coco_pr_curves, voc_map
+from zoo.metrics.landmarks import (
+    ced_auc,
+    ced_curve,
+    failure_rate,
+    landmark_metrics,
+    nme,
+    presence_accuracy,
+)
 
 _LAZY = {"DetectionMetricsCallback": "zoo.metrics.callbacks"}
 
 __all__ = [
-    "COCO_METRIC_NAMES",
-    "DetectionMetricsCallback",
+    "ced_auc",
+    "ced_curve",
     "coco_map",
+    "COCO_METRIC_NAMES",
     "coco_pr_curves",
+    "DetectionMetricsCallback",
+    "failure_rate",
+    "landmark_metrics",
+    "nme",
+    "presence_accuracy",
     "voc_map",
 ]
 

@@ -6,6 +6,16 @@ Example:
 """
 
 from zoo.models.backbones import BACKBONE_STRIDES, BACKBONES, build_backbone
+from zoo.models.landmarks import LandmarkModel, SoftArgmax2D, build_landmark_model
 from zoo.models.yolo import YOLO, build_yolo
 
-__all__ = ["BACKBONES", "BACKBONE_STRIDES", "YOLO", "build_backbone", "build_yolo"]
+__all__ = [
+    "BACKBONE_STRIDES",
+    "BACKBONES",
+    "build_backbone",
+    "build_landmark_model",
+    "build_yolo",
+    "LandmarkModel",
+    "SoftArgmax2D",
+    "YOLO",
+]

@@ -209,7 +209,7 @@ class TimeBudget(keras.callbacks.Callback):
             f"> budget {self.budget_s:.1f} s"
         )
         if self.verbose:
-            keras.utils.io_utils.print_msg(f"\nTimeBudget: {self.stop_reason}")
+            print(f"\nTimeBudget: {self.stop_reason}", flush=True)
 
 
 class BudgetLRSchedule(keras.callbacks.Callback):
