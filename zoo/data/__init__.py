@@ -18,6 +18,7 @@ from zoo.data.batching import detection_pipeline, pad_batch
 from zoo.data.detection import DetectionData, element_spec, make_element, split_detection_data
 from zoo.data.errors import DataError, DataReport
 from zoo.data.faces import synthetic_faces
+from zoo.data.fashion_mnist import load_fashion_mnist, read_idx
 from zoo.data.landmark_augment import LandmarkAugmentation
 from zoo.data.landmarks import (
     LandmarkData,
@@ -50,11 +51,13 @@ __all__ = [
     "LandmarkAugmentation",
     "LandmarkData",
     "load_detection_data",
+    "load_fashion_mnist",
     "load_landmark_data",
     "make_element",
     "pad_batch",
     "read_celeb_a",
     "read_coco",
+    "read_idx",
     "read_pts",
     "read_pts_folder",
     "read_tfds",

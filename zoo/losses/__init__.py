@@ -6,13 +6,27 @@ Example:
 """
 
 from zoo.losses.landmarks import LandmarkLoss, landmark_loss, landmark_loss_terms, wing
+from zoo.losses.metric import (
+    ContrastiveLoss,
+    TripletLoss,
+    TripletMarginLoss,
+    contrastive_loss,
+    triplet_loss,
+    triplet_margin_loss,
+)
 from zoo.losses.yolo import YoloLoss, encode_yolo_targets, yolo_loss, yolo_loss_terms
 
 __all__ = [
+    "contrastive_loss",
+    "ContrastiveLoss",
     "encode_yolo_targets",
     "landmark_loss",
     "landmark_loss_terms",
     "LandmarkLoss",
+    "triplet_loss",
+    "triplet_margin_loss",
+    "TripletLoss",
+    "TripletMarginLoss",
     "wing",
     "yolo_loss",
     "yolo_loss_terms",

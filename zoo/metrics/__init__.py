@@ -5,6 +5,9 @@ curves from the same evaluation), ``voc_map`` (Pascal VOC AP at one IoU, VOC2010
 VOC2007 11-point), and ``DetectionMetricsCallback`` (writes ``val_map`` ... into the epoch logs).
 Landmarks: ``nme`` (inter-ocular or box-diagonal), ``failure_rate``, ``ced_curve`` / ``ced_auc``,
 ``presence_accuracy`` and ``landmark_metrics`` (all of them at once).
+Retrieval / verification: ``knn_search`` (exact, tiled), ``recall_at_k``, ``map_at_r``,
+``retrieval_metrics``, ``verification_accuracy`` (LFW k-fold), ``val_at_far`` and
+``verification_metrics``.
 
 The callback is imported on first use, so the metric functions work without importing Keras.
 """
@@ -20,8 +23,20 @@ from zoo.metrics.landmarks import (
     nme,
     presence_accuracy,
 )
+from zoo.metrics.retrieval import (
+    knn_search,
+    map_at_r,
+    recall_at_k,
+    retrieval_metrics,
+    val_at_far,
+    verification_accuracy,
+    verification_metrics,
+)
 
-_LAZY = {"DetectionMetricsCallback": "zoo.metrics.callbacks"}
+_LAZY = {
+    "DetectionMetricsCallback": "zoo.metrics.callbacks",
+    "RetrievalMetricsCallback": "zoo.metrics.retrieval",
+}
 
 __all__ = [
     "ced_auc",
@@ -31,9 +46,17 @@ __all__ = [
     "coco_pr_curves",
     "DetectionMetricsCallback",
     "failure_rate",
+    "knn_search",
     "landmark_metrics",
+    "map_at_r",
     "nme",
     "presence_accuracy",
+    "recall_at_k",
+    "retrieval_metrics",
+    "RetrievalMetricsCallback",
+    "val_at_far",
+    "verification_accuracy",
+    "verification_metrics",
     "voc_map",
 ]
 

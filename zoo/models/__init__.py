@@ -7,13 +7,23 @@ Example:
 
 from zoo.models.backbones import BACKBONE_STRIDES, BACKBONES, build_backbone
 from zoo.models.landmarks import LandmarkModel, SoftArgmax2D, build_landmark_model
+from zoo.models.siamese import (
+    build_embedding_model,
+    build_siamese,
+    build_triplet,
+    build_two_tower,
+)
 from zoo.models.yolo import YOLO, build_yolo
 
 __all__ = [
     "BACKBONE_STRIDES",
     "BACKBONES",
     "build_backbone",
+    "build_embedding_model",
     "build_landmark_model",
+    "build_siamese",
+    "build_triplet",
+    "build_two_tower",
     "build_yolo",
     "LandmarkModel",
     "SoftArgmax2D",

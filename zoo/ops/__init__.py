@@ -19,6 +19,12 @@ from zoo.ops.boxes import (
     giou,
     iou,
 )
+from zoo.ops.distances import (
+    DISTANCES,
+    pairwise_distance,
+    rowwise_distance,
+    safe_sqrt,
+)
 from zoo.ops.nms import (
     batched_non_max_suppression,
     non_max_suppression,
@@ -26,23 +32,27 @@ from zoo.ops.nms import (
 )
 
 __all__ = [
-    "decode_yolo_grid",
-    "grid_cell_offsets",
-    "kmeans_anchors",
-    "shape_iou",
-    "BOX_FORMATS",
     "batched_non_max_suppression",
     "box_area",
+    "BOX_FORMATS",
     "check_box_format",
     "ciou",
     "convert_format",
+    "decode_yolo_grid",
     "diou",
+    "DISTANCES",
     "elementwise_ciou",
     "elementwise_diou",
     "elementwise_giou",
     "elementwise_iou",
     "giou",
+    "grid_cell_offsets",
     "iou",
+    "kmeans_anchors",
     "non_max_suppression",
+    "pairwise_distance",
+    "rowwise_distance",
+    "safe_sqrt",
+    "shape_iou",
     "soft_non_max_suppression",
 ]

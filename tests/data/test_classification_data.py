@@ -1,0 +1,207 @@
+"""zoo.data.classification: readers, splits, P×K batches, pair/triplet generators, hard mining."""
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo.data.classification import (
+    ClassificationData,
+    HardMiningCallback,
+    PairGenerator,
+    TripletGenerator,
+    load_classification_data,
+    load_digits_data,
+    make_augmentation,
+    pk_batches,
+    read_image_folder,
+    resize_images,
+    split_classes,
+    stratified_split,
+    subsample,
+)
+from zoo.data.errors import DataError
+
+
+def toy(n_per_class=6, classes=4, size=6):
+    labels = np.repeat(np.arange(classes), n_per_class)
+    images = np.zeros((len(labels), size, size, 1), np.uint8)
+    images[:, 0, 0, 0] = np.arange(len(labels))  # pixel (0, 0) identifies the example
+    images[:, 1, 1, 0] = labels * 10  # pixel (1, 1) encodes the class
+    return ClassificationData(images, labels, [f"c{i}" for i in range(classes)], "toy")
+
+
+def test_digits_default_is_scaled_and_split_by_class():
+    train, test = load_digits_data(test_fraction=0.25, seed=0)
+    assert train.image_shape == (8, 8, 1) and train.images.dtype == np.uint8
+    assert train.images.max() == 255 and len(train) + len(test) == 1797
+    assert set(np.unique(test.labels)) == set(range(10))
+    fractions = np.bincount(test.labels) / (np.bincount(test.labels) + np.bincount(train.labels))
+    assert np.all(np.abs(fractions - 0.25) < 0.02)
+
+
+def test_load_classification_data_by_name_and_default():
+    train, test = load_classification_data("digits")
+    assert train.num_classes == 10 and test.image_shape == (8, 8, 1)
+    default_train, _ = load_classification_data()  # Fashion-MNIST when installed, else digits
+    assert default_train.num_classes == 10
+
+
+def write_folder(root, classes=("cat", "dog"), n=3, size=(5, 7), mode="L"):
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            array = np.full((*size, 3) if mode == "RGB" else size, 40 * c + i, np.uint8)
+            Image.fromarray(array, mode).save(root / name / f"{i}.png")
+
+
+def test_read_image_folder(tmp_path):
+    write_folder(tmp_path / "data")
+    data = read_image_folder(tmp_path / "data")
+    assert data.class_names == ("cat", "dog") and data.image_shape == (5, 7, 1)
+    assert data.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert data.images[4, 0, 0, 0] == 41
+    rgb = read_image_folder(tmp_path / "data", image_size=(4, 4), channels=3)
+    assert rgb.image_shape == (4, 4, 3)
+
+
+def test_folder_with_train_test_splits(tmp_path):
+    write_folder(tmp_path / "d" / "train", n=3)
+    write_folder(tmp_path / "d" / "test", n=2)
+    train, test = load_classification_data(str(tmp_path / "d"))
+    assert len(train) == 6 and len(test) == 4 and test.class_names == train.class_names
+
+
+def test_image_folder_errors_name_the_file(tmp_path):
+    write_folder(tmp_path / "bad")
+    (tmp_path / "bad" / "dog" / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(DataError, match=r"broken\.png: cannot decode image"):
+        read_image_folder(tmp_path / "bad")
+    (tmp_path / "empty" / "cls").mkdir(parents=True)
+    with pytest.raises(DataError, match="holds no images"):
+        read_image_folder(tmp_path / "empty")
+    with pytest.raises(DataError, match="not found"):
+        read_image_folder(tmp_path / "missing")
+    write_folder(tmp_path / "sizes", classes=("a",), size=(4, 4))
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(tmp_path / "sizes" / "a" / "z.png")
+    with pytest.raises(DataError, match="different sizes"):
+        read_image_folder(tmp_path / "sizes")
+
+
+def test_classification_data_validates_labels():
+    with pytest.raises(DataError, match="label = 5"):
+        ClassificationData(np.zeros((2, 3, 3), np.uint8), [0, 5], ["a", "b"], "x.npz")
+
+
+def test_split_classes_subsample_resize():
+    data = toy()
+    seen, unseen = split_classes(data, [1, 3])
+    assert set(seen.labels) == {0, 2} and set(unseen.labels) == {1, 3}
+    assert len(seen) + len(unseen) == len(data)
+    with pytest.raises(ValueError, match="holdout"):
+        split_classes(data, [7])
+    small = subsample(data, 8, seed=0)
+    assert np.bincount(small.labels).tolist() == [2, 2, 2, 2]
+    assert subsample(data, 1000) is data
+    big = resize_images(data, (12, 12))
+    assert big.image_shape == (12, 12, 1) and big.images.dtype == np.uint8
+    train, test = stratified_split(data, 0.5, seed=1)
+    assert np.bincount(test.labels).tolist() == [3, 3, 3, 3]
+
+
+def test_pk_batches_are_class_balanced_and_deterministic():
+    data = toy(n_per_class=5, classes=6)
+    ds = pk_batches(data.images, data.labels, p=3, k=4, seed=3)
+    batches = [(x.numpy(), y.numpy()) for x, y in ds.take(6)]
+    for x, y in batches:
+        assert x.shape == (12, 6, 6, 1) and x.dtype == np.float32
+        classes, counts = np.unique(y, return_counts=True)
+        assert len(classes) == 3 and np.all(counts == 4)
+        np.testing.assert_array_equal(x[:, 1, 1, 0] / 10, y)  # image and label stay together
+    again = [y.numpy() for _, y in pk_batches(data.images, data.labels, p=3, k=4, seed=3).take(6)]
+    assert all(np.array_equal(a, b[1]) for a, b in zip(again, batches, strict=True))
+    # every class gets picked over a few batches
+    assert set(np.concatenate([y for _, y in batches])) == set(range(6))
+
+
+def test_pk_batches_cover_each_class_without_replacement():
+    data = toy(n_per_class=8, classes=2)
+    ds = pk_batches(data.images, data.labels, p=2, k=4, seed=0)
+    ids = np.concatenate([x.numpy()[:, 0, 0, 0] for x, _ in ds.take(2)])
+    assert len(np.unique(ids)) == 16  # two batches use every example exactly once
+
+
+def test_pk_batches_argument_checks():
+    data = toy()
+    with pytest.raises(ValueError, match="k must be"):
+        pk_batches(data.images, data.labels, p=2, k=1)
+    with pytest.raises(ValueError, match="p must be"):
+        pk_batches(data.images, data.labels, p=9, k=2)
+
+
+def test_augmentation_keeps_shape_and_changes_images():
+    augment = make_augmentation(flip=True, max_shift=0.2, seed=1)
+    x = np.random.default_rng(0).random((8, 10, 10, 1)).astype("float32") * 255
+    y = np.asarray(augment(x))
+    assert y.shape == x.shape and not np.allclose(x, y)
+    assert make_augmentation(flip=False, max_shift=0) is None
+
+
+def test_pair_generator_labels_follow_course_convention():
+    data = toy(n_per_class=6, classes=4)
+    gen = PairGenerator(data.images, data.labels, batch_size=20, positive_fraction=0.5, seed=0)
+    inputs, y = gen.next_batch()
+    cls_a = inputs["input_a"][:, 1, 1, 0] // 10
+    cls_b = inputs["input_b"][:, 1, 1, 0] // 10
+    np.testing.assert_array_equal(y == 0, cls_a == cls_b)  # y = 0: SIMILAR
+    assert y.sum() == 10
+    ids_a, ids_b = inputs["input_a"][:, 0, 0, 0], inputs["input_b"][:, 0, 0, 0]
+    assert np.all(ids_a[y == 0] != ids_b[y == 0])  # a similar pair is two different images
+
+
+def test_triplet_generator_and_dataset():
+    data = toy()
+    gen = TripletGenerator(data.images, data.labels, batch_size=7, seed=1)
+    ds = gen.dataset(target_key="embeddings")
+    inputs, targets = next(iter(ds))
+    cls = {k: v.numpy()[:, 1, 1, 0] // 10 for k, v in inputs.items()}
+    assert np.all(cls["anchor"] == cls["positive"]) and np.all(cls["anchor"] != cls["negative"])
+    assert targets["embeddings"].shape == (7,) and inputs["anchor"].dtype == "float32"
+
+
+class PixelEncoder(keras.Model):
+    """Embeds an image as its class pixel (and a tiny id term): distances are controllable."""
+
+    def call(self, x, training=False):
+        return keras.ops.stack([x[:, 1, 1, 0], x[:, 0, 0, 0] * 0.01], axis=1)
+
+
+def test_hard_mining_picks_farthest_positive_and_closest_negative():
+    data = toy(n_per_class=5, classes=3)
+    gen = TripletGenerator(data.images, data.labels, batch_size=10, hard_fraction=1.0, seed=0)
+    mined = gen.refresh(PixelEncoder())
+    anchors, positives, negatives = gen.hard
+    assert mined == len(data)
+    ids = data.images[:, 0, 0, 0].astype(int)
+    for a, p, n in zip(anchors, positives, negatives, strict=True):
+        same = np.flatnonzero((data.labels == data.labels[a]) & (np.arange(len(data)) != a))
+        assert abs(ids[p] - ids[a]) == max(abs(ids[same] - ids[a]))  # farthest positive
+        assert abs(data.labels[n] - data.labels[a]) == 1  # neighbouring class is closest
+    inputs, _ = gen.next_batch()  # hard_fraction = 1: the whole batch is mined triplets
+    assert np.all(
+        np.abs(inputs["anchor"][:, 1, 1, 0].astype(int) - inputs["negative"][:, 1, 1, 0]) == 10
+    )
+
+
+def test_hard_mining_callback_refreshes_each_epoch():
+    data = toy()
+    gen = PairGenerator(data.images, data.labels, batch_size=8, hard_fraction=0.5)
+    callback = HardMiningCallback(gen, PixelEncoder(), every=2, first_epoch=1)
+    for epoch in range(5):
+        callback.on_epoch_begin(epoch)
+    assert gen.refreshes == 2  # epochs 1 and 3
+    inputs, y = gen.next_batch()
+    assert len(y) == 8 and y.sum() == 4
+    cls_a = inputs["input_a"][:, 1, 1, 0] // 10
+    cls_b = inputs["input_b"][:, 1, 1, 0] // 10
+    np.testing.assert_array_equal(y == 0, cls_a == cls_b)

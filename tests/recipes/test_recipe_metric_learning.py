@@ -1,0 +1,109 @@
+"""Metric-learning recipes: --smoke trains, evaluates, plots, exports and verifies (CI)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+METRIC_KEYS = (
+    "recall@1",
+    "recall@8",
+    "map@r",
+    "verification_accuracy",
+    "verification_roc_auc",
+    "verification_val@far=0.001",
+)
+
+
+def run_recipe(name, tmp_path, *extra, timeout=400):
+    args = [
+        sys.executable,
+        str(ROOT / "recipes" / name),
+        "--smoke",
+        "--output",
+        str(tmp_path / "runs"),
+        "--name",
+        "smoke",
+        *extra,
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
+    proc = subprocess.run(
+        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc, tmp_path / "runs" / "smoke"
+
+
+def check_export(version_dir):
+    assert (version_dir / "saved_model.pb").is_file()
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    assert manifest["signatures"]["serving_default"]["outputs"]["outputs"]["shape"] == [None, 64]
+    assert manifest["config"]["embedding_dim"] == 64
+    assert (version_dir / "model_fp32.tflite").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_triplet_smoke_with_holdout_classes(tmp_path):
+    proc, run = run_recipe(
+        "train_triplet.py",
+        tmp_path,
+        "--holdout-classes",
+        "5,6,7,8,9",
+        "--export-dir",
+        str(tmp_path / "models"),
+    )
+    assert "verify_export passed" in proc.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"seen", "unseen"}
+    for split in ("seen", "unseen"):
+        for who in ("model", "raw_pixels"):
+            for key in METRIC_KEYS:
+                assert 0.0 <= metrics[split][who][key] <= 1.0, (split, who, key)
+    assert (run / "tsne.png").read_bytes()[:4] == b"\x89PNG"
+    check_export(tmp_path / "models" / "triplet_embedding" / "1")
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["holdout_classes"] == [5, 6, 7, 8, 9]
+
+
+@pytest.mark.slow
+def test_siamese_smoke_with_hard_mining(tmp_path):
+    proc, run = run_recipe(
+        "train_siamese.py",
+        tmp_path,
+        "--export-dir",
+        str(tmp_path / "models"),
+    )
+    assert "verify_export passed" in proc.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) == {"all"}
+    assert all(np.isfinite(v) for v in metrics["all"]["model"].values())
+    assert (run / "tsne.png").is_file()
+    check_export(tmp_path / "models" / "siamese_embedding" / "1")
+
+
+@pytest.mark.slow
+def test_two_tower_smoke(tmp_path):
+    proc, run = run_recipe("train_two_tower.py", tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    for stage in ("untrained", "trained"):
+        assert 0.0 <= metrics[stage]["instance_recall@1"] <= 1.0
+        assert metrics[stage]["gallery_size"] == 200
+    assert "instance_recall@1" in proc.stdout
+
+
+def test_triplet_flags_parse():
+    sys.path.insert(0, str(ROOT / "recipes"))
+    try:
+        import train_triplet
+    finally:
+        sys.path.remove(str(ROOT / "recipes"))
+    args = train_triplet.parse_args(["--smoke", "--holdout-classes", "1,2", "--mining", "hard"])
+    assert args.holdout_classes == [1, 2] and args.mining == "hard" and args.max_train == 600
+    assert args.image_size is None and args.steps_per_epoch == 2 and args.augment
+    args = train_triplet.parse_args(["--no-augment", "--k", "4"])
+    assert not args.augment and args.k == 4 and args.steps_per_epoch == 200
