@@ -209,15 +209,7 @@ def evaluate_run(args, recipe_args, label):
     row["fraction_of_matmul"] = row["achieved_gflops_b32"] / row["matmul_gflops"]
 
     # training throughput: timed steps on the recipe's own pipeline and loss
-    loss = train_yolo.YoloLoss(
-        model.num_classes,
-        model.grid_size,
-        anchors=model.anchors,
-        boxes_per_cell=None if model.anchors else model.boxes_per_cell,
-        box_loss=parsed.box_loss,
-        objectness_loss="bce",
-        class_loss="ce",
-    )
+    loss = train_yolo.make_loss(parsed, model.num_classes, model.anchors)
     train_data, _ = train_yolo.load_splits(parsed)
     ds = train_yolo.make_yolo_dataset(
         train_data, loss, size, parsed.batch_size, parsed.max_boxes, training=True

@@ -89,6 +89,12 @@ def parse_args(argv=None):
         choices=("mse", "giou", "diou", "ciou"),
         help="box term of YoloLoss (mse = the paper's sqrt-w/h sum of squares)",
     )
+    group.add_argument(
+        "--ignore-iou",
+        type=float,
+        default=0.6,
+        help="YOLOv2's rule: predictors overlapping a truth by more are not pushed to 'no object'",
+    )
     group.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
     group.add_argument("--max-boxes", type=int, default=50, help="boxes kept per image")
     group.add_argument(
@@ -138,13 +144,8 @@ def load_splits(args):
     return split_detection_data(data, args.val_fraction, seed=args.seed)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    strategy = configure(args)
-    train_data, val_data = load_splits(args)
-    num_classes = train_data.num_classes
-    anchors = fit_anchors(train_data, args.anchors, seed=args.seed) if args.anchors else None
-    loss = YoloLoss(
+def make_loss(args, num_classes, anchors):
+    return YoloLoss(
         num_classes,
         args.grid_size,
         boxes_per_cell=None if anchors is not None else args.boxes_per_cell,
@@ -152,7 +153,17 @@ def main(argv=None):
         box_loss=args.box_loss,
         objectness_loss="bce",
         class_loss="ce",
+        ignore_iou=args.ignore_iou,
     )
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    strategy = configure(args)
+    train_data, val_data = load_splits(args)
+    num_classes = train_data.num_classes
+    anchors = fit_anchors(train_data, args.anchors, seed=args.seed) if args.anchors else None
+    loss = make_loss(args, num_classes, anchors)
     size = (args.image_size, args.image_size)
     train_ds = make_yolo_dataset(
         train_data, loss, size, args.batch_size, args.max_boxes, training=True, seed=args.seed

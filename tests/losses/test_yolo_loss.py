@@ -229,3 +229,23 @@ def test_encode_method_matches_function():
         loss.encode(boxes, labels, "xyxy", (100, 100)).numpy(),
         encode_yolo_targets(boxes, labels, 2, 2, [(0.2, 0.2)], "xyxy", (100, 100)).numpy(),
     )
+
+
+def test_ignore_iou_spares_a_well_placed_non_responsible_predictor():
+    # S = 2, anchors 0.2 and 0.3; one truth centred in cell (0, 0) with the first anchor's shape.
+    anchors = [(0.2, 0.2), (0.3, 0.3)]
+    truth = encode_yolo_targets([[[0.15, 0.15, 0.35, 0.35]]], [[0]], 1, 2, anchors=anchors)
+    raw = np.zeros((1, 2, 2, 2, 6), "float32")  # every logit 0: sigmoid 0.5, objectness 0.5
+    raw[0, 0, 0, 1, 2:4] = np.log(0.2 / 0.3)  # anchor 1 also decodes exactly onto the truth
+    kwargs = dict(anchors=anchors, objectness_loss="bce", lambda_noobj=0.5)
+    plain = yolo_loss_terms(truth, raw, 1, **kwargs)
+    spared = yolo_loss_terms(truth, raw, 1, ignore_iou=0.5, **kwargs)
+    # only anchor 1 of cell (0, 0) leaves the no-object sum: 0.5 * BCE(0, logit 0) = 0.5 log 2
+    np.testing.assert_allclose(
+        plain["noobject"].numpy() - spared["noobject"].numpy(), [0.5 * np.log(2.0)], rtol=1e-5
+    )
+    for term in ("coord", "object", "class"):
+        np.testing.assert_allclose(plain[term].numpy(), spared[term].numpy())
+    with pytest.raises(ValueError, match="ignore_iou"):
+        YoloLoss(1, 2, anchors=anchors, ignore_iou=1.5)
+    assert YoloLoss(1, 2, anchors=anchors, ignore_iou=0.6).get_config()["ignore_iou"] == 0.6

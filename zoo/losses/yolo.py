@@ -33,7 +33,9 @@ predictors, ``1_noobj = 1 - 1_obj``; the Keras reduction then averages over the 
 - objectness, ``sum 1_obj * (C - IoU)^2`` where ``IoU`` is the IoU of the (stop-gradient)
   predicted box with its ground truth, so at inference ``C * P(class)`` estimates
   ``P(class) * IoU`` (``objectness_target="one"`` trains toward 1 instead);
-- no object, ``lambda_noobj * sum 1_noobj * C^2``;
+- no object, ``lambda_noobj * sum 1_noobj * C^2``; with ``ignore_iou=t`` (YOLOv2's rule,
+  off by default) a non-responsible predictor whose box overlaps some ground truth of its image
+  with IoU > t is left out of this term: it found an object, just not as the responsible one;
 - classes, ``sum_cells 1_obj_cell * sum_c (p(c) - p^(c))^2`` (v1: once per cell holding an
   object; anchors: per responsible predictor).
 
@@ -58,6 +60,7 @@ from zoo.ops.boxes import (
     elementwise_diou,
     elementwise_giou,
     elementwise_iou,
+    iou,
 )
 
 __all__ = ["YoloLoss", "encode_yolo_targets", "yolo_loss", "yolo_loss_terms"]
@@ -226,6 +229,7 @@ def yolo_loss_terms(
     objectness_loss="mse",
     class_loss="mse",
     objectness_target="iou",
+    ignore_iou=None,
 ):
     """The four YOLO loss terms per image (see the module docstring for the formulas).
 
@@ -243,6 +247,8 @@ def yolo_loss_terms(
         objectness_loss: ``"mse"`` (the paper's) or ``"bce"`` (on the logit).
         class_loss: ``"mse"`` (the paper's, on softmax probabilities) or ``"ce"``.
         objectness_target: ``"iou"`` (the paper's) or ``"one"``.
+        ignore_iou: ``None`` (the paper's) or a threshold in (0, 1): non-responsible predictors
+            overlapping a ground truth of the image by more are not pushed toward "no object".
 
     Returns:
         A dict of ``(batch,)`` float32 tensors: ``"coord"`` (already times ``lambda_coord``),
@@ -308,13 +314,31 @@ def yolo_loss_terms(
     def total(x):
         return ops.sum(ops.reshape(x, (ops.shape(x)[0], -1)), axis=-1)
 
+    noobject_mask = 1.0 - responsible
+    if ignore_iou is not None:
+        noobject_mask = noobject_mask * (
+            1.0 - _overlaps_ground_truth(dec["boxes"], true, ignore_iou)
+        )
+
     return {
         "coord": lambda_coord * total(responsible * box_error),
         "object": total(responsible * object_error),
-        "noobject": lambda_noobj * total((1.0 - responsible) * noobject_error),
+        "noobject": lambda_noobj * total(noobject_mask * noobject_error),
         "class": total(class_mask * class_error),
         "responsible": responsible,
     }
+
+
+def _overlaps_ground_truth(pred_boxes, true, threshold):
+    """1.0 where a predicted box overlaps any ground truth of its image with IoU > threshold."""
+    batch = ops.shape(pred_boxes)[0]
+    preds = ops.reshape(pred_boxes, (batch, -1, 4))
+    truth = ops.reshape(true[..., :4], (batch, -1, 4))
+    present = ops.reshape(true[..., 4], (batch, 1, -1))
+    overlap = ops.max(iou(preds, truth) * present, axis=-1)  # (batch, predictors)
+    return ops.stop_gradient(
+        ops.reshape(ops.cast(overlap > threshold, "float32"), ops.shape(pred_boxes)[:-1])
+    )
 
 
 def yolo_loss(y_true, y_pred, num_classes, boxes_per_cell=2, anchors=None, **kwargs):
@@ -355,6 +379,8 @@ class YoloLoss(keras.losses.Loss):
         objectness_loss: ``"mse"`` or ``"bce"``.
         class_loss: ``"mse"`` or ``"ce"``.
         objectness_target: ``"iou"`` or ``"one"``.
+        ignore_iou: ``None`` or YOLOv2's threshold (0.6 in the paper) for leaving well-placed
+            non-responsible predictors out of the no-object term.
         reduction, name, dtype: as ``keras.losses.Loss``.
 
     Example:
@@ -380,6 +406,7 @@ class YoloLoss(keras.losses.Loss):
         objectness_loss="mse",
         class_loss="mse",
         objectness_target="iou",
+        ignore_iou=None,
         reduction="sum_over_batch_size",
         name="yolo_loss",
         dtype=None,
@@ -404,6 +431,9 @@ class YoloLoss(keras.losses.Loss):
         self.objectness_loss = objectness_loss
         self.class_loss = class_loss
         self.objectness_target = objectness_target
+        if ignore_iou is not None and not 0 < float(ignore_iou) < 1:
+            raise ValueError(f"ignore_iou must be None or in (0, 1). Received: {ignore_iou!r}")
+        self.ignore_iou = None if ignore_iou is None else float(ignore_iou)
 
     def call(self, y_true, y_pred):
         if y_pred.shape[1] != self.grid_size:
@@ -423,6 +453,7 @@ class YoloLoss(keras.losses.Loss):
             objectness_loss=self.objectness_loss,
             class_loss=self.class_loss,
             objectness_target=self.objectness_target,
+            ignore_iou=self.ignore_iou,
         )
 
     def encode(self, boxes, labels, box_format="rel_xyxy", image_shape=None):
@@ -450,5 +481,6 @@ class YoloLoss(keras.losses.Loss):
             objectness_loss=self.objectness_loss,
             class_loss=self.class_loss,
             objectness_target=self.objectness_target,
+            ignore_iou=self.ignore_iou,
         )
         return config
