@@ -184,7 +184,7 @@ def evaluate_run(args, recipe_args, label):
     # --- speed ---
     x1 = np.asarray(tf.image.resize(images[0], size))[None].astype(np.float32)
     x32 = np.repeat(x1, 32, axis=0)
-    detector = detection_model(model, score_threshold=parsed.score_threshold)
+    detector = detection_model(model, batch_size=1, score_threshold=parsed.export_score_threshold)
     graph = tf.function(lambda x: detector(x, training=False))
     row["latency_ms_tflite_fp32"] = median_ms(
         lambda: run_tflite(export / "model_fp32.tflite", x1), args.repeat

@@ -153,3 +153,14 @@ def test_export_yolo_writes_verified_artifacts(data, model, tmp_path):
         np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-2)
         np.testing.assert_array_equal(a["classes"], b["classes"])
     assert set(out["summary"]) == {"saved_model", "model_fp32.tflite", "model_int8.tflite"}
+
+
+def test_batch_one_detection_graph_equals_the_batched_one(data, model):
+    from zoo.detection import detection_model
+
+    image = next(data.dataset.as_numpy_iterator())["images"][None].astype("float32")
+    looped = detection_model(model, score_threshold=0.01)(image)
+    single = detection_model(model, batch_size=1, score_threshold=0.01)(image)
+    assert single["detection_boxes"].shape == (1, 100, 4)
+    for key in looped:
+        np.testing.assert_allclose(single[key].numpy(), looped[key].numpy(), atol=1e-6)

@@ -135,15 +135,19 @@ def yolo_detections(
     boxes, scores, classes = decode_yolo_predictions(
         raw, num_classes, boxes_per_cell, anchors, multi_label
     )
-    out = batched_non_max_suppression(
-        boxes,
-        scores,
-        classes,
+    nms_kwargs = dict(
         iou_threshold=iou_threshold,
         score_threshold=score_threshold,
         max_output_size=int(max_detections),
         box_format="xyxy",  # relative corners: IoU does not depend on the scale
     )
+    if boxes.shape[0] == 1:
+        # A static batch of one (phones): NMS without the per-image loop. A WHILE loop around
+        # NMS is what full-integer TFLite quantization gets wrong (its body is not calibrated).
+        out = batched_non_max_suppression(boxes[0], scores[0], classes[0], **nms_kwargs)
+        out = {key: value[None] for key, value in out.items()}
+    else:
+        out = batched_non_max_suppression(boxes, scores, classes, **nms_kwargs)
     detection_boxes = out["detection_boxes"]
     if box_format == "rel_yxyx":
         detection_boxes = tf.gather(detection_boxes, [1, 0, 3, 2], axis=-1)
@@ -244,7 +248,7 @@ class YoloDetections(keras.layers.Layer):
         return config
 
 
-def detection_model(model, **kwargs):
+def detection_model(model, batch_size=None, **kwargs):
     """``model`` followed by ``YoloDetections``: images -> TF OD API detections.
 
     Export this model directly (``export_saved_model`` / ``export_tflite`` without an
@@ -253,6 +257,8 @@ def detection_model(model, **kwargs):
 
     Args:
         model: a ``YOLO`` from ``build_yolo`` (or pass ``num_classes`` etc. in ``kwargs``).
+        batch_size: ``None`` (any batch) or a fixed batch size; ``1`` gives the loop-free graph
+            that ``.tflite`` exports use (and that int8 quantization needs).
         **kwargs: ``num_classes``, ``boxes_per_cell``, ``anchors`` (default: the model's) and the
             ``YoloDetections`` settings.
 
@@ -266,7 +272,7 @@ def detection_model(model, **kwargs):
         kwargs.pop("anchors", None),
     )
     layer = YoloDetections(num_classes, boxes_per_cell, anchors, name="detections", **kwargs)
-    inputs = keras.Input(model.input.shape[1:], name="images")
+    inputs = keras.Input(model.input.shape[1:], batch_size=batch_size, name="images")
     return keras.Model(inputs, layer(model(inputs)), name=f"{model.name}_detections")
 
 
