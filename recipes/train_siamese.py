@@ -21,7 +21,6 @@ Runtime: about 5 minutes on a 2-core CPU with the defaults; `--smoke` well under
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -34,10 +33,8 @@ import keras  # noqa: E402
 from train_triplet import (  # noqa: E402  (the shared metric-learning recipe pieces)
     SMOKE_EXTRA,
     add_metric_learning_flags,
-    evaluate,
-    export_tower,
+    finish_run,
     load_data,
-    print_metrics,
     splits,
 )
 
@@ -47,7 +44,6 @@ from zoo.data.classification import (  # noqa: E402
     make_augmentation,
 )
 from zoo.losses.metric import CONTRASTIVE_VARIANTS, ContrastiveLoss  # noqa: E402
-from zoo.metrics.retrieval import plot_embeddings  # noqa: E402
 from zoo.models.siamese import build_embedding_model, build_siamese  # noqa: E402
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
@@ -124,30 +120,16 @@ def main(argv=None):
         },
     )
 
-    # === Evaluation ===
-    results = evaluate(encoder, parts, args)
-    print_metrics(results)
-    run = result.run.path
-    (run / "metrics.json").write_text(json.dumps(results, indent=2))
-    plot_part = parts["unseen" if "unseen" in parts else "all"][1]
-    emb = encoder.predict(plot_part.images.astype("float32"), batch_size=512, verbose=0)
-    plot = plot_embeddings(
-        emb,
-        plot_part.labels,
-        run / "tsne.png",
-        class_names=train_data.class_names,
-        max_points=args.plot_points,
-        seed=args.seed,
+    return finish_run(
+        encoder,
+        parts,
+        args,
+        result.run.path,
+        train_data,
+        test_data,
+        tower="siamese_embedding",
         title=f"siamese ({args.variant} contrastive) test embeddings",
     )
-    print(f"metrics: {run / 'metrics.json'}; plot: {plot}")
-
-    # === Export ===
-    if not args.no_export:
-        sample = test_data.images[:8].astype("float32")
-        flat = {f"{s}_{k}": v for s, e in results.items() for k, v in e["model"].items()}
-        export_tower(encoder, "siamese_embedding", sample, args, train_data, flat)
-    return results
 
 
 if __name__ == "__main__":

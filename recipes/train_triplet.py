@@ -250,10 +250,23 @@ def main(argv=None):
         },
     )
 
+    return finish_run(
+        encoder,
+        parts,
+        args,
+        result.run.path,
+        train_data,
+        test_data,
+        tower="triplet_embedding",
+        title=f"triplet ({args.mining}) test embeddings",
+    )
+
+
+def finish_run(encoder, parts, args, run, train_data, test_data, tower, title):
+    """Evaluate, write metrics.json and the t-SNE plot, export the tower (shared by recipes)."""
     # === Evaluation ===
     results = evaluate(encoder, parts, args)
     print_metrics(results)
-    run = result.run.path
     (run / "metrics.json").write_text(json.dumps(results, indent=2))
     plot_part = parts["unseen" if "unseen" in parts else "all"][1]
     emb = encoder.predict(plot_part.images.astype("float32"), batch_size=512, verbose=0)
@@ -264,7 +277,7 @@ def main(argv=None):
         class_names=train_data.class_names,
         max_points=args.plot_points,
         seed=args.seed,
-        title=f"triplet ({args.mining}) test embeddings",
+        title=title,
     )
     print(f"metrics: {run / 'metrics.json'}; plot: {plot}")
 
@@ -272,7 +285,7 @@ def main(argv=None):
     if not args.no_export:
         sample = test_data.images[:8].astype("float32")
         flat = {f"{s}_{k}": v for s, e in results.items() for k, v in e["model"].items()}
-        export_tower(encoder, "triplet_embedding", sample, args, train_data, flat)
+        export_tower(encoder, tower, sample, args, train_data, flat)
     return results
 
 

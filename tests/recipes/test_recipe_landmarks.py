@@ -1,36 +1,23 @@
 """recipes/train_landmarks.py --smoke: trains, evaluates, plots, exports, verifies."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from recipe_runner import ROOT, run_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "recipes" / "train_landmarks.py"
-
-
-def _run(args, cwd, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
 
 
 @pytest.mark.slow
 def test_help_lists_the_landmark_flags(tmp_path):
-    proc = _run([str(SCRIPT), "--help"], cwd=tmp_path)
+    proc = run_recipe([str(SCRIPT), "--help"], cwd=tmp_path)
     for flag in ("--head", "--loss", "--num-landmarks", "--time-budget", "--smoke", "--data"):
         assert flag in proc.stdout
 
 
 @pytest.mark.slow
 def test_smoke_trains_plots_exports_and_verifies(tmp_path):
-    proc = _run(
+    proc = run_recipe(
         [
             str(SCRIPT),
             "--smoke",

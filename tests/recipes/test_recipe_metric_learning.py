@@ -1,15 +1,12 @@
 """Metric-learning recipes: --smoke trains, evaluates, plots, exports and verifies (CI)."""
 
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from recipe_runner import RECIPES, run_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
 METRIC_KEYS = (
     "recall@1",
     "recall@8",
@@ -20,23 +17,9 @@ METRIC_KEYS = (
 )
 
 
-def run_recipe(name, tmp_path, *extra, timeout=400):
-    args = [
-        sys.executable,
-        str(ROOT / "recipes" / name),
-        "--smoke",
-        "--output",
-        str(tmp_path / "runs"),
-        "--name",
-        "smoke",
-        *extra,
-    ]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-    proc = subprocess.run(
-        args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc, tmp_path / "runs" / "smoke"
+def smoke(name, tmp_path, *extra, timeout=400):
+    args = [RECIPES / name, "--smoke", "--output", tmp_path / "runs", "--name", "smoke", *extra]
+    return run_recipe(args, tmp_path, timeout=timeout), tmp_path / "runs" / "smoke"
 
 
 def check_export(version_dir):
@@ -49,7 +32,7 @@ def check_export(version_dir):
 
 @pytest.mark.slow
 def test_triplet_smoke_with_holdout_classes(tmp_path):
-    proc, run = run_recipe(
+    proc, run = smoke(
         "train_triplet.py",
         tmp_path,
         "--holdout-classes",
@@ -72,7 +55,7 @@ def test_triplet_smoke_with_holdout_classes(tmp_path):
 
 @pytest.mark.slow
 def test_siamese_smoke_with_hard_mining(tmp_path):
-    proc, run = run_recipe(
+    proc, run = smoke(
         "train_siamese.py",
         tmp_path,
         "--export-dir",
@@ -88,7 +71,7 @@ def test_siamese_smoke_with_hard_mining(tmp_path):
 
 @pytest.mark.slow
 def test_two_tower_smoke(tmp_path):
-    proc, run = run_recipe("train_two_tower.py", tmp_path)
+    proc, run = smoke("train_two_tower.py", tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
     for stage in ("untrained", "trained"):
         assert 0.0 <= metrics[stage]["instance_recall@1"] <= 1.0
@@ -97,11 +80,11 @@ def test_two_tower_smoke(tmp_path):
 
 
 def test_triplet_flags_parse():
-    sys.path.insert(0, str(ROOT / "recipes"))
+    sys.path.insert(0, str(RECIPES))
     try:
         import train_triplet
     finally:
-        sys.path.remove(str(ROOT / "recipes"))
+        sys.path.remove(str(RECIPES))
     args = train_triplet.parse_args(["--smoke", "--holdout-classes", "1,2", "--mining", "hard"])
     assert args.holdout_classes == [1, 2] and args.mining == "hard" and args.max_train == 600
     assert args.image_size is None and args.steps_per_epoch == 2 and args.augment

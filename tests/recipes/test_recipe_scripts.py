@@ -1,24 +1,11 @@
 """Recipe scripts: every one answers --help, and the smoke runs train, export and verify."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from recipe_runner import ROOT, run_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
 RECIPES = sorted((ROOT / "recipes").glob("*.py"))
-
-
-def _run(args, cwd, timeout=300):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
 
 
 def test_there_are_recipes():
@@ -27,14 +14,14 @@ def test_there_are_recipes():
 
 @pytest.mark.parametrize("script", RECIPES, ids=lambda p: p.name)
 def test_recipe_help(script, tmp_path):
-    proc = _run([str(script), "--help"], cwd=tmp_path)
+    proc = run_recipe([str(script), "--help"], cwd=tmp_path)
     for flag in ("--epochs", "--batch-size", "--time-budget", "--smoke", "--output"):
         assert flag in proc.stdout, f"{script.name} --help lacks {flag}"
 
 
 @pytest.mark.slow
 def test_shape_tagger_smoke_trains_exports_and_verifies(tmp_path):
-    proc = _run(
+    proc = run_recipe(
         [
             str(ROOT / "recipes" / "train_shape_tagger.py"),
             "--smoke",
@@ -61,7 +48,7 @@ def test_shape_tagger_smoke_trains_exports_and_verifies(tmp_path):
 
 @pytest.mark.slow
 def test_yolo_smoke_trains_evaluates_exports_and_verifies(tmp_path):
-    proc = _run(
+    proc = run_recipe(
         [
             str(ROOT / "recipes" / "train_yolo.py"),
             "--smoke",

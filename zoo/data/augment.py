@@ -27,6 +27,27 @@ from zoo.data.detection import make_element
 FILL_VALUE = 114  # grey used for padding (letterbox, shrink, translate)
 
 
+def draw_color_jitter(seeds, brightness, contrast, saturation, hue):
+    """One stateless draw of the colour-jitter parameters from four seeds (shape (4, 2))."""
+    uniform = tf.random.stateless_uniform
+    return {
+        "brightness": uniform((), seeds[0], -brightness, brightness),
+        "contrast": uniform((), seeds[1], 1 - contrast, 1 + contrast),
+        "saturation": uniform((), seeds[2], 1 - saturation, 1 + saturation),
+        "hue": uniform((), seeds[3], -hue, hue),
+    }
+
+
+def apply_color_jitter(image, t):
+    """Brightness, contrast, saturation and hue of a uint8 RGB image, by a drawn ``t``."""
+    image = tf.image.convert_image_dtype(image, tf.float32)
+    image = tf.image.adjust_brightness(image, t["brightness"])
+    image = tf.image.adjust_contrast(image, t["contrast"])
+    image = tf.image.adjust_saturation(image, t["saturation"])
+    image = tf.image.adjust_hue(image, t["hue"])
+    return tf.image.convert_image_dtype(tf.clip_by_value(image, 0.0, 1.0), tf.uint8, saturate=True)
+
+
 def _boxes_labels(element):
     return element["bounding_boxes"]["boxes"], element["bounding_boxes"]["labels"]
 
@@ -116,10 +137,9 @@ class Augmentation:
                 uniform((), seeds[1], tf.math.log(float(low)), tf.math.log(float(high)))
             ),
             "translate": uniform((2,), seeds[2], -self.translate, self.translate),
-            "brightness": uniform((), seeds[3], -self.brightness, self.brightness),
-            "contrast": uniform((), seeds[4], 1 - self.contrast, 1 + self.contrast),
-            "saturation": uniform((), seeds[5], 1 - self.saturation, 1 + self.saturation),
-            "hue": uniform((), seeds[6], -self.hue, self.hue),
+            **draw_color_jitter(
+                seeds[3:7], self.brightness, self.contrast, self.saturation, self.hue
+            ),
         }
 
     def apply(self, element, transformation):
@@ -169,14 +189,7 @@ class Augmentation:
         return make_element(image, boxes, labels)
 
     def _jitter(self, image, t):
-        image = tf.image.convert_image_dtype(image, tf.float32)
-        image = tf.image.adjust_brightness(image, t["brightness"])
-        image = tf.image.adjust_contrast(image, t["contrast"])
-        image = tf.image.adjust_saturation(image, t["saturation"])
-        image = tf.image.adjust_hue(image, t["hue"])
-        return tf.image.convert_image_dtype(
-            tf.clip_by_value(image, 0.0, 1.0), tf.uint8, saturate=True
-        )
+        return apply_color_jitter(image, t)
 
     def __call__(self, element, seed):
         """``apply(element, get_random_transformation(seed))``."""

@@ -22,6 +22,7 @@ import math
 
 import tensorflow as tf
 
+from zoo.data.augment import apply_color_jitter, draw_color_jitter
 from zoo.data.landmarks import check_flip_permutation, inside_image
 
 FILL_VALUE = 114
@@ -100,10 +101,9 @@ class LandmarkAugmentation:
                 uniform((), seeds[2], tf.math.log(float(low)), tf.math.log(float(high)))
             ),
             "translate": uniform((2,), seeds[3], -self.translate, self.translate),
-            "brightness": uniform((), seeds[4], -self.brightness, self.brightness),
-            "contrast": uniform((), seeds[5], 1 - self.contrast, 1 + self.contrast),
-            "saturation": uniform((), seeds[6], 1 - self.saturation, 1 + self.saturation),
-            "hue": uniform((), seeds[7], -self.hue, self.hue),
+            **draw_color_jitter(
+                seeds[4:8], self.brightness, self.contrast, self.saturation, self.hue
+            ),
         }
 
     def apply(self, element, transformation):
@@ -141,14 +141,7 @@ class LandmarkAugmentation:
         }
 
     def _jitter(self, image, t):
-        image = tf.image.convert_image_dtype(image, tf.float32)
-        image = tf.image.adjust_brightness(image, t["brightness"])
-        image = tf.image.adjust_contrast(image, t["contrast"])
-        image = tf.image.adjust_saturation(image, t["saturation"])
-        image = tf.image.adjust_hue(image, t["hue"])
-        return tf.image.convert_image_dtype(
-            tf.clip_by_value(image, 0.0, 1.0), tf.uint8, saturate=True
-        )
+        return apply_color_jitter(image, t)
 
     def __call__(self, element, seed):
         """``apply(element, get_random_transformation(seed))``."""
