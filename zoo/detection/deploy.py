@@ -49,9 +49,12 @@ def tflite_predict(path, images, image_size):
     Returns:
         A list of ``{"boxes" (xyxy pixels), "scores", "classes"}``, one per image.
     """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))  # opened once for all the images
     results = []
     for image, resized in zip(images, _resized(images, image_size), strict=True):
-        out = run_tflite(path, resized[None])
+        out = run_tflite(interpreter, resized[None])
         n = int(out["num_detections"][0])
         height, width = image.shape[:2]
         ymin, xmin, ymax, xmax = np.asarray(out["detection_boxes"][0, :n]).T

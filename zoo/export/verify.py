@@ -100,6 +100,8 @@ class ExportMismatchError(Exception):
 def _interpreter(path):
     from ai_edge_litert.interpreter import Interpreter
 
+    if isinstance(path, Interpreter):  # an already-open file: callers that run it many times
+        return path
     return Interpreter(model_path=str(path))
 
 
