@@ -30,16 +30,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from zoo.data import load_detection_data, split_detection_data, synthetic_shapes  # noqa: E402
+from zoo.data import (  # noqa: E402
+    detection_pipeline,
+    load_detection_data,
+    split_detection_data,
+    synthetic_shapes,
+)
 from zoo.detection import (  # noqa: E402
     draw_detection_grid,
     export_yolo,
     fit_anchors,
     make_yolo_dataset,
     plot_pr_curves,
+    predict,
     yolo_eval,
 )
 from zoo.losses import YoloLoss  # noqa: E402
+from zoo.metrics import DetectionMetricsCallback  # noqa: E402
 from zoo.models import build_yolo  # noqa: E402
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
@@ -95,6 +102,13 @@ def parse_args(argv=None):
         default=0.6,
         help="YOLOv2's rule: predictors overlapping a truth by more are not pushed to 'no object'",
     )
+    group.add_argument(
+        "--anchor-iou",
+        type=float,
+        default=None,
+        help="also make every anchor of the centre cell with this shape IoU to a truth "
+        "responsible for it (default: the best anchor alone, YOLOv2)",
+    )
     group.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
     group.add_argument("--max-boxes", type=int, default=50, help="boxes kept per image")
     group.add_argument(
@@ -116,6 +130,15 @@ def parse_args(argv=None):
         type=float,
         default=0.001,
         help="score threshold for COCO mAP (low, as COCO evaluations use)",
+    )
+    group.add_argument(
+        "--map-every",
+        type=int,
+        default=5,
+        help="log COCO val_map / val_map50 ... every N epochs during training (0: never)",
+    )
+    group.add_argument(
+        "--map-images", type=int, default=200, help="validation images for that epoch-end mAP"
     )
     group.add_argument("--export-dir", default="saved_models", help="TF Serving model root")
     group.add_argument("--model-name", default="yolo", help="name under --export-dir")
@@ -161,6 +184,7 @@ def make_loss(args, num_classes, anchors):
         objectness_loss="bce",
         class_loss="ce",
         ignore_iou=args.ignore_iou,
+        anchor_iou_threshold=args.anchor_iou,
     )
 
 
@@ -196,12 +220,26 @@ def main(argv=None):
             loss,
             **compile_options(args),
         )
+    callbacks = []
+    if args.map_every > 0:
+        map_data = detection_pipeline(val_data, size, args.batch_size, args.max_boxes)
+        callbacks.append(
+            DetectionMetricsCallback(
+                map_data.take(max(1, args.map_images // args.batch_size)),
+                lambda model, images: predict(
+                    model, images, score_threshold=args.eval_score_threshold
+                ),
+                every=args.map_every,
+                class_names=train_data.class_names,
+            )
+        )
     result = train(
         model,
         train_ds,
         args,
         recipe="yolo",
         validation_data=val_ds,
+        callbacks=callbacks,
         base_lr=args.lr,
         warmup=0.03,
         min_lr_ratio=0.02,

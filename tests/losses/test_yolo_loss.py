@@ -249,3 +249,29 @@ def test_ignore_iou_spares_a_well_placed_non_responsible_predictor():
     with pytest.raises(ValueError, match="ignore_iou"):
         YoloLoss(1, 2, anchors=anchors, ignore_iou=1.5)
     assert YoloLoss(1, 2, anchors=anchors, ignore_iou=0.6).get_config()["ignore_iou"] == 0.6
+
+
+def test_anchor_iou_threshold_makes_every_matching_anchor_responsible():
+    anchors = [(0.2, 0.2), (0.22, 0.22), (0.5, 0.5)]
+    box = [[[0.3, 0.3, 0.5, 0.5]]]  # 0.2 x 0.2, centre (0.4, 0.4): cell (0, 0) of S = 2
+    one = encode_yolo_targets(box, [[1]], 2, 2, anchors=anchors)
+    many = encode_yolo_targets(box, [[1]], 2, 2, anchors=anchors, anchor_iou_threshold=0.5)
+    # shape IoU: anchor 0 -> 1, anchor 1 -> 0.04 / 0.0484 = 0.826, anchor 2 -> 0.16
+    np.testing.assert_array_equal(one[0, 0, 0, :, 4].numpy(), [1, 0, 0])
+    np.testing.assert_array_equal(many[0, 0, 0, :, 4].numpy(), [1, 1, 0])
+    np.testing.assert_allclose(many[0, 0, 0, 1].numpy(), [0.3, 0.3, 0.5, 0.5, 1, 0, 1])
+    assert float(tf.reduce_sum(many[..., 4])) == 2.0
+
+
+def test_a_truths_best_anchor_beats_another_truths_secondary_match():
+    anchors = [(0.26, 0.26), (0.24, 0.24)]
+    # A: 0.24 x 0.24, best anchor 1. B: 0.26 x 0.26 (larger), best anchor 0, and anchor 1 as a
+    # secondary match (shape IoU 0.0576 / 0.0676 = 0.85). Same cell (0, 0) of S = 2. By area
+    # alone B would take anchor 1 too; a best-anchor claim outranks it, so A keeps anchor 1.
+    boxes = [[[0.1, 0.1, 0.34, 0.34], [0.1, 0.1, 0.36, 0.36]]]
+    t = encode_yolo_targets(boxes, [[0, 1]], 2, 2, anchors=anchors, anchor_iou_threshold=0.5)
+    np.testing.assert_allclose(t[0, 0, 0, 1, :4].numpy(), [0.1, 0.1, 0.34, 0.34])
+    np.testing.assert_allclose(t[0, 0, 0, 0, :4].numpy(), [0.1, 0.1, 0.36, 0.36])
+    loss = YoloLoss(2, 2, anchors=anchors, anchor_iou_threshold=0.5)
+    np.testing.assert_allclose(loss.encode(boxes, [[0, 1]]).numpy(), t.numpy())
+    assert loss.get_config()["anchor_iou_threshold"] == 0.5

@@ -68,6 +68,9 @@ def test_yolo_smoke_trains_evaluates_exports_and_verifies(tmp_path):
         assert key in metrics
     for png in ("pr_curve.png", "val_detections.png"):
         assert (run / png).read_bytes()[:4] == b"\x89PNG"
+    header = (run / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"val_map", "val_map50", "val_loss"} <= set(header)  # the epoch-end COCO callback
+    assert {"tflite_fp32_map50", "tflite_int8_map50", "int8_ok"} <= set(metrics)
     version = tmp_path / "models" / "yolo" / "1"
     manifest = json.loads((version / "manifest.json").read_text())
     assert manifest["class_names"] == ["circle", "rectangle", "triangle", "ellipse", "star"]

@@ -100,6 +100,7 @@ def encode_yolo_targets(
     anchors=None,
     box_format="rel_xyxy",
     image_shape=None,
+    anchor_iou_threshold=None,
 ):
     """Dense YOLO targets from padded ground-truth boxes, in TensorFlow ops.
 
@@ -117,6 +118,9 @@ def encode_yolo_targets(
         box_format: format of ``boxes``; ``"rel_xyxy"`` is the model interface, absolute formats
             (e.g. the data layout's ``"xyxy"`` pixels) need ``image_shape``.
         image_shape: ``(height, width)`` of the images the absolute boxes refer to.
+        anchor_iou_threshold: anchor head only: ``None`` (YOLOv2: the best anchor alone) or a
+            shape-IoU threshold; every anchor of the centre cell at or above it is also
+            responsible for the truth (more positives per truth, as later YOLOs do).
 
     Returns:
         float32 ``(batch, S, S, 5 + C)`` (v1) or ``(batch, S, S, A, 5 + C)``; no batch axis for
@@ -167,32 +171,46 @@ def encode_yolo_targets(
     row = tf.clip_by_value(tf.cast(tf.floor(cy * S), tf.int32), 0, S - 1)
     cell = row * S + col
     slots = S * S
-    if anchors is not None:
+    batch = tf.shape(boxes)[0]
+    num_boxes = tf.shape(boxes)[1]
+    # Priority: larger area first, then input order (a unique positive int per valid box).
+    order = tf.argsort(w * h, axis=-1, direction="DESCENDING", stable=True)
+    rank = tf.argsort(order, axis=-1, stable=True)
+    priority = num_boxes - rank
+    rows = tf.concat(
+        [boxes, tf.ones_like(w)[..., None], tf.one_hot(tf.maximum(labels, 0), num_classes)],
+        axis=-1,
+    )
+    # Candidate slots per truth, axis K: its centre cell (v1), or the centre cell's best anchor,
+    # plus (with anchor_iou_threshold) every other anchor of that cell matching its shape.
+    if anchors is None:
+        slot, use, priority = cell[..., None], valid[..., None], priority[..., None]
+    else:
         A = anchors.shape[0]
         aw, ah = anchors[:, 0], anchors[:, 1]
         inter = tf.minimum(w[..., None], aw) * tf.minimum(h[..., None], ah)
         union = (w * h)[..., None] + aw * ah - inter
-        best_anchor = tf.argmax(inter / tf.maximum(union, 1e-12), axis=-1, output_type=tf.int32)
-        cell = cell * A + best_anchor
+        shape_iou = inter / tf.maximum(union, 1e-12)  # (batch, N, A)
+        is_best = tf.one_hot(tf.argmax(shape_iou, axis=-1), A, on_value=True, off_value=False)
+        use = is_best
+        if anchor_iou_threshold is not None:
+            use = use | (shape_iou >= anchor_iou_threshold)
+        use = use & valid[..., None]
+        slot = cell[..., None] * A + tf.range(A)
+        # a truth's best anchor outranks another truth's secondary match of the same slot
+        priority = priority[..., None] + tf.where(is_best, num_boxes, 0)
         slots *= A
-
-    batch = tf.shape(boxes)[0]
-    num_boxes = tf.shape(boxes)[1]
-    flat = tf.range(batch)[:, None] * slots + cell
-    # Priority: larger area first, then input order (a unique positive int per valid box).
-    order = tf.argsort(w * h, axis=-1, direction="DESCENDING", stable=True)
-    rank = tf.argsort(order, axis=-1, stable=True)
-    priority = tf.where(valid, num_boxes - rank, 0)
+    K = tf.shape(slot)[-1]
+    flat = tf.reshape(tf.range(batch)[:, None, None] * slots + slot, [batch, -1])
+    use = tf.reshape(use, [batch, -1])
+    priority = tf.reshape(tf.where(tf.reshape(use, tf.shape(slot)), priority, 0), [batch, -1])
+    rows = tf.reshape(tf.repeat(rows[:, :, None, :], K, axis=2), [batch, -1, 5 + num_classes])
     best = tf.tensor_scatter_nd_max(
         tf.zeros(tf.reshape(batch * slots, [1]), tf.int32),
         tf.reshape(flat, [-1, 1]),
         tf.reshape(priority, [-1]),
     )
-    winner = valid & tf.equal(priority, tf.gather(best, flat))
-    rows = tf.concat(
-        [boxes, tf.ones_like(w)[..., None], tf.one_hot(tf.maximum(labels, 0), num_classes)],
-        axis=-1,
-    )
+    winner = use & tf.equal(priority, tf.gather(best, flat))
     target = tf.scatter_nd(
         tf.boolean_mask(flat, winner)[:, None],
         tf.boolean_mask(rows, winner),
@@ -381,6 +399,8 @@ class YoloLoss(keras.losses.Loss):
         objectness_target: ``"iou"`` or ``"one"``.
         ignore_iou: ``None`` or YOLOv2's threshold (0.6 in the paper) for leaving well-placed
             non-responsible predictors out of the no-object term.
+        anchor_iou_threshold: ``encode`` option (anchor head): also make every anchor of the
+            centre cell whose shape IoU with the truth reaches this responsible.
         reduction, name, dtype: as ``keras.losses.Loss``.
 
     Example:
@@ -407,6 +427,7 @@ class YoloLoss(keras.losses.Loss):
         class_loss="mse",
         objectness_target="iou",
         ignore_iou=None,
+        anchor_iou_threshold=None,
         reduction="sum_over_batch_size",
         name="yolo_loss",
         dtype=None,
@@ -434,6 +455,14 @@ class YoloLoss(keras.losses.Loss):
         if ignore_iou is not None and not 0 < float(ignore_iou) < 1:
             raise ValueError(f"ignore_iou must be None or in (0, 1). Received: {ignore_iou!r}")
         self.ignore_iou = None if ignore_iou is None else float(ignore_iou)
+        if anchor_iou_threshold is not None and not 0 < float(anchor_iou_threshold) <= 1:
+            raise ValueError(
+                "anchor_iou_threshold must be None or in (0, 1]. Received: "
+                f"{anchor_iou_threshold!r}"
+            )
+        self.anchor_iou_threshold = (
+            None if anchor_iou_threshold is None else float(anchor_iou_threshold)
+        )
 
     def call(self, y_true, y_pred):
         if y_pred.shape[1] != self.grid_size:
@@ -466,6 +495,7 @@ class YoloLoss(keras.losses.Loss):
             self.anchors,
             box_format=box_format,
             image_shape=image_shape,
+            anchor_iou_threshold=self.anchor_iou_threshold,
         )
 
     def get_config(self):
@@ -482,5 +512,6 @@ class YoloLoss(keras.losses.Loss):
             class_loss=self.class_loss,
             objectness_target=self.objectness_target,
             ignore_iou=self.ignore_iou,
+            anchor_iou_threshold=self.anchor_iou_threshold,
         )
         return config
