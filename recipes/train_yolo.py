@@ -105,9 +105,10 @@ def parse_args(argv=None):
     group.add_argument(
         "--anchor-iou",
         type=float,
-        default=None,
+        default=0.5,
         help="also make every anchor of the centre cell with this shape IoU to a truth "
-        "responsible for it (default: the best anchor alone, YOLOv2)",
+        "responsible for it (more positives per truth); 1.0 keeps YOLOv2's best anchor alone. "
+        "Default: %(default)s",
     )
     group.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
     group.add_argument("--max-boxes", type=int, default=50, help="boxes kept per image")
