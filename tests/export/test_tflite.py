@@ -185,3 +185,36 @@ def test_weights_are_the_models_own(tmp_path, images):
     np.testing.assert_allclose(ga["logits"], np.asarray(a(images)["logits"]), atol=1e-5)
     np.testing.assert_allclose(gb["logits"], np.asarray(b(images)["logits"]), atol=1e-5)
     assert np.abs(ga["logits"] - gb["logits"]).max() > 1e-3
+
+
+def _op_dtypes(path, op_name):
+    interpreter = Interpreter(model_path=str(path))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    return [
+        [np.dtype(tensors[i]["dtype"]) for i in op["inputs"] if i >= 0]
+        for op in interpreter._get_ops_details()
+        if op["op_name"] == op_name
+    ]
+
+
+def test_int8_float_layers_keep_the_named_layer_in_float(
+    tmp_path, tiny_model, images, calibration_images
+):
+    plain = export_tflite(tiny_model, tmp_path / "plain.tflite", "int8", calibration_images)
+    mixed = export_tflite(
+        tiny_model, tmp_path / "mixed.tflite", "int8", calibration_images, float_layers=["conv2"]
+    )
+    # Two CONV_2D ops (conv1, conv2): both int8 in the plain file; in the mixed one conv2 takes
+    # float32 inputs and weights while conv1 stays int8.
+    assert all(np.dtype("float32") not in d for d in _op_dtypes(plain, "CONV_2D"))
+    kinds = [np.dtype("float32") in d for d in _op_dtypes(mixed, "CONV_2D")]
+    assert kinds == [False, True]
+    want = np.asarray(tiny_model(images)["logits"])
+    got = run_tflite(mixed, {"image": images})["logits"]
+    assert np.abs(got - want).max() <= DEFAULT_TOLERANCES["int8"] * (want.max() - want.min())
+    with pytest.raises(ValueError, match="no op of layer 'nope'"):
+        export_tflite(
+            tiny_model, tmp_path / "x.tflite", "int8", calibration_images, float_layers=["nope"]
+        )
+    with pytest.raises(ValueError, match="float_layers needs quantization='int8'"):
+        export_tflite(tiny_model, tmp_path / "y.tflite", float_layers=["conv2"])

@@ -83,6 +83,42 @@ def _sample_to_feeds(sample, names, specs):
     return [{n: a[i : i + 1] for n, a in zip(names, batched, strict=True)} for i in range(count)]
 
 
+def _op_output_names(flatbuffer):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=flatbuffer)
+    tensors = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    return [
+        tensors[op["outputs"][0]]
+        for op in interpreter._get_ops_details()
+        if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE") and op["outputs"]
+    ]
+
+
+def _keep_layers_float(converter, flatbuffer, layers, feeds):
+    """Re-quantize with the ops of ``layers`` (matched in the int8 file's tensor names, which
+    carry the Keras layer path ``.../<layer>_<n>/...``) left in float32."""
+    import re
+
+    names = _op_output_names(flatbuffer)
+    nodes = []
+    for layer in layers:
+        pattern = re.compile(rf"(^|/){re.escape(layer)}(_\d+)?/")
+        found = [n for n in names if pattern.search(n)]
+        if not found:
+            raise ValueError(
+                f"float_layers: no op of layer {layer!r} in the converted model. "
+                f"Received: float_layers={layers}"
+            )
+        nodes.extend(found)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=lambda: iter(feeds[:8]),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes),
+    )
+    return debugger.get_nondebug_quantized_model()
+
+
 def representative_samples(dataset, model, limit=200):
     """Normalise a representative dataset into ``{input_name: array[1, ...]}`` feeds.
 
@@ -130,6 +166,7 @@ def export_tflite(
     io_dtype="float32",
     num_calibration_samples=200,
     outputs_fn=None,
+    float_layers=(),
 ):
     """Convert ``model`` to a ``.tflite`` file that uses builtin ops only.
 
@@ -155,6 +192,12 @@ def export_tflite(
         num_calibration_samples: the most samples drawn from ``representative_dataset``.
         outputs_fn: optional in-graph post-processing as in ``export_saved_model``
             (``image_shapes`` is ``None`` here); it must use builtin-convertible ops.
+        float_layers: int8 only: names of layers whose ops stay float32 (mixed int8: the
+            TensorFlow Lite quantization debugger's ``denylisted_nodes``), for a numerically
+            delicate head, e.g. a soft-argmax, on an int8 body. Float builtin ops are then
+            allowed next to the int8 ones; an unknown name raises ``ValueError``. Layers are
+            found by the Keras layer path in the converted ops' names; the op that produces a
+            model output is named after the output instead, so name a layer before it.
 
     Returns:
         ``pathlib.Path`` of the written file.
@@ -183,6 +226,12 @@ def export_tflite(
         raise ValueError(
             f"representative_dataset is only used with quantization='int8'. Received: "
             f"quantization={quantization!r}"
+        )
+    float_layers = tuple(float_layers or ())
+    if float_layers and quantization != "int8":
+        raise ValueError(
+            f"float_layers needs quantization='int8'. Received: quantization={quantization!r}, "
+            f"float_layers={float_layers}"
         )
     path = Path(path)
     if path.suffix != ".tflite":
@@ -213,6 +262,12 @@ def export_tflite(
             # The converter's int8 calibrator still uses the deprecated tf.lite.Interpreter.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             flatbuffer = converter.convert()
+            if float_layers:
+                converter.target_spec.supported_ops = [
+                    tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                    tf.lite.OpsSet.TFLITE_BUILTINS,
+                ]
+                flatbuffer = _keep_layers_float(converter, flatbuffer, float_layers, feeds)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(flatbuffer)
