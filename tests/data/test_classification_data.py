@@ -205,3 +205,18 @@ def test_hard_mining_callback_refreshes_each_epoch():
     cls_a = inputs["input_a"][:, 1, 1, 0] // 10
     cls_b = inputs["input_b"][:, 1, 1, 0] // 10
     np.testing.assert_array_equal(y == 0, cls_a == cls_b)
+
+
+def test_shapes_data_is_rgb_labelled_and_deterministic():
+    from zoo.data.classification import load_shapes_data
+    from zoo.data.synthetic import SHAPES
+
+    train, test = load_shapes_data(num_train=12, num_test=6, image_size=(16, 16), seed=3)
+    assert train.images.shape == (12, 16, 16, 3) and test.images.shape == (6, 16, 16, 3)
+    assert train.images.dtype == np.uint8 and train.class_names == SHAPES
+    assert train.labels.min() >= 0 and train.labels.max() < len(SHAPES)
+    again, _ = load_shapes_data(num_train=12, num_test=6, image_size=(16, 16), seed=3)
+    np.testing.assert_array_equal(train.images, again.images)
+    assert not any(np.array_equal(a, b) for a in train.images for b in test.images)
+    # the channels differ somewhere: colour, not grey
+    assert np.abs(train.images[..., 0].astype(int) - train.images[..., 1]).max() > 20

@@ -42,6 +42,7 @@ __all__ = [
     "load_classification_data",
     "load_digits_data",
     "load_fashion_mnist_data",
+    "load_shapes_data",
     "make_augmentation",
     "pk_batches",
     "read_image_folder",
@@ -138,6 +139,43 @@ def load_digits_data(test_fraction=0.25, seed=0):
         images, digits.target, tuple(str(i) for i in range(10)), "sklearn digits"
     )
     return stratified_split(data, test_fraction, seed)
+
+
+def load_shapes_data(num_train=6000, num_test=1000, image_size=(32, 32), seed=0):
+    """An RGB set generated in code: one synthetic shape per image, labelled by its kind.
+
+    Images come from ``zoo.data.synthetic.render_shapes`` (textured background, random colour,
+    size and position; one object, never empty); the label is the shape's index in
+    ``zoo.data.synthetic.SHAPES``. The RGB default of the self-supervised recipes (colorization
+    needs colour) and a small always-available classification set.
+
+    Args:
+        num_train, num_test: split sizes (the test images use other indices of the same seed).
+        image_size: ``(height, width)``.
+        seed: set seed.
+
+    Returns:
+        ``(train, test)`` ``ClassificationData``, images ``(N, H, W, 3)`` uint8.
+    """
+    from zoo.data.synthetic import SHAPES, render_shapes
+
+    def make(start, count, source):
+        images, labels = [], []
+        for index in range(start, start + count):
+            image, _, label = render_shapes(
+                index,
+                seed=seed,
+                image_size=image_size,
+                class_names=SHAPES,
+                max_objects=1,
+                empty_fraction=0.0,
+                size_range=(0.45, 0.9),
+            )
+            images.append(image)
+            labels.append(int(label[0]))
+        return ClassificationData(np.stack(images), np.asarray(labels), SHAPES, source)
+
+    return make(0, num_train, "shapes/train"), make(num_train, num_test, "shapes/test")
 
 
 def load_fashion_mnist_data(path=None):
@@ -259,7 +297,8 @@ def load_classification_data(source=None, *, image_size=None, test_fraction=0.2,
 
     Args:
         source: ``None`` (Fashion-MNIST when its files are found, else scikit-learn digits),
-            ``"fashion_mnist"`` (a missing file is an error), ``"digits"``, or an image folder:
+            ``"fashion_mnist"`` (a missing file is an error), ``"digits"``, ``"shapes"`` (RGB,
+            generated in code, see ``load_shapes_data``), or an image folder:
             with ``train/`` and ``test/`` sub-folders they are the splits, else every class is
             split by ``test_fraction``.
         image_size: resize images of a folder to ``(height, width)``.
@@ -278,6 +317,8 @@ def load_classification_data(source=None, *, image_size=None, test_fraction=0.2,
         return load_fashion_mnist_data()
     if source == "digits":
         return load_digits_data(seed=seed)
+    if source == "shapes":
+        return load_shapes_data(image_size=image_size or (32, 32), seed=seed)
     root = Path(source)
     if (root / "train").is_dir() and (root / "test").is_dir():
         train = read_image_folder(root / "train", image_size)

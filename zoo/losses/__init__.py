@@ -14,9 +14,27 @@ from zoo.losses.metric import (
     triplet_loss,
     triplet_margin_loss,
 )
+from zoo.losses.ssl import (
+    ColorizationQuantizedLoss,
+    ColorizationRegressionLoss,
+    MaskedReconstructionLoss,
+    colorization_class_weights,
+    colorization_quantized_loss,
+    colorization_regression_loss,
+    masked_reconstruction_loss,
+    pretext_loss,
+)
 from zoo.losses.yolo import YoloLoss, encode_yolo_targets, yolo_loss, yolo_loss_terms
 
 __all__ = [
+    "colorization_class_weights",
+    "colorization_quantized_loss",
+    "colorization_regression_loss",
+    "ColorizationQuantizedLoss",
+    "ColorizationRegressionLoss",
+    "masked_reconstruction_loss",
+    "MaskedReconstructionLoss",
+    "pretext_loss",
     "contrastive_loss",
     "ContrastiveLoss",
     "encode_yolo_targets",

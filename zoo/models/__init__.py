@@ -13,6 +13,13 @@ from zoo.models.siamese import (
     build_triplet,
     build_two_tower,
 )
+from zoo.models.ssl import (
+    PRETEXT_TASKS,
+    SSL_BACKBONES,
+    build_pretext_model,
+    build_ssl_encoder,
+    encoder_feature_map,
+)
 from zoo.models.yolo import YOLO, build_yolo
 
 __all__ = [
@@ -21,11 +28,16 @@ __all__ = [
     "build_backbone",
     "build_embedding_model",
     "build_landmark_model",
+    "build_pretext_model",
+    "build_ssl_encoder",
     "build_siamese",
     "build_triplet",
     "build_two_tower",
     "build_yolo",
+    "encoder_feature_map",
     "LandmarkModel",
+    "PRETEXT_TASKS",
     "SoftArgmax2D",
+    "SSL_BACKBONES",
     "YOLO",
 ]
