@@ -33,7 +33,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from zoo.data.landmarks import landmark_pipeline, load_landmark_data  # noqa: E402
-from zoo.export import export_saved_model, export_tflite, run_tflite, verify_export  # noqa: E402
+from zoo.export import (  # noqa: E402
+    export_saved_model,
+    export_tflite,
+    next_version,
+    run_tflite,
+    verify_export,
+)
 from zoo.losses.landmarks import COORDINATE_LOSSES, LandmarkLoss  # noqa: E402
 from zoo.metrics.landmarks import (  # noqa: E402
     collect_predictions,
@@ -112,11 +118,6 @@ def make_datasets(train_data, val_data, args):
     )
     val_ds = landmark_pipeline(val_data, size, args.batch_size, cache=small)
     return train_ds, val_ds
-
-
-def next_version(root, name):
-    versions = [int(p.name) for p in Path(root, name).glob("*") if p.name.isdigit()]
-    return max(versions, default=0) + 1
 
 
 def int8_tolerance(pixel_model, sample, floor=0.02):

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from zoo.data import detection_pipeline, load_detection_data, synthetic_shapes  # noqa: E402
-from zoo.export import export_saved_model, export_tflite, verify_export  # noqa: E402
+from zoo.export import export_saved_model, export_tflite, next_version, verify_export  # noqa: E402
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
 # === Hyperparameters ===
@@ -96,11 +96,6 @@ def build_tagger(num_classes, image_size, width=32):
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(num_classes, activation="sigmoid", name="class_scores")(x)
     return keras.Model(inputs, outputs, name="shape_tagger")
-
-
-def next_version(root, name):
-    versions = [int(p.name) for p in Path(root, name).glob("*") if p.name.isdigit()]
-    return max(versions, default=0) + 1
 
 
 def main(argv=None):

@@ -45,7 +45,7 @@ from zoo.data.classification import (  # noqa: E402
     split_classes,
     subsample,
 )
-from zoo.export import export_saved_model, export_tflite, verify_export  # noqa: E402
+from zoo.export import export_encoder  # noqa: E402
 from zoo.losses.metric import MINING_MODES, TripletLoss  # noqa: E402
 from zoo.metrics.retrieval import evaluate_encoder, plot_embeddings  # noqa: E402
 from zoo.models.siamese import build_embedding_model  # noqa: E402
@@ -181,18 +181,13 @@ def print_metrics(results):
 
 
 # === Export ===
-def next_version(root, name):
-    versions = [int(p.name) for p in Path(root, name).glob("*") if p.name.isdigit()]
-    return max(versions, default=0) + 1
-
-
 def export_tower(encoder, name, sample, args, train, metrics):
     """SavedModel (image -> embedding) + fp32 .tflite, checked against the Keras tower."""
-    saved = export_saved_model(
+    return export_encoder(
         encoder,
         args.export_dir,
         name,
-        version=next_version(args.export_dir, name),
+        sample,
         class_names=list(train.class_names),
         metrics=metrics,
         config={
@@ -202,10 +197,6 @@ def export_tower(encoder, name, sample, args, train, metrics):
             "input": "float32 pixels 0-255",
         },
     )
-    tflite = export_tflite(encoder, saved / "model_fp32.tflite")
-    report = verify_export(encoder, sample, saved_model_dir=saved, tflite_paths=[tflite])
-    print(f"exported {saved} (+ {tflite.name}); verify_export passed")
-    return saved, report
 
 
 def main(argv=None):

@@ -10,23 +10,22 @@ mAP@0.5 on validation images next to the fp32 file's, and it fails loudly when i
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from zoo.detection.decode import detection_model
 from zoo.detection.evaluate import collect_detections
-from zoo.export import export_saved_model, export_tflite, run_tflite, verify_export
+from zoo.export import (
+    export_saved_model,
+    export_tflite,
+    next_version,
+    run_tflite,
+    verify_export,
+)
 from zoo.metrics import coco_map
 
 __all__ = ["export_yolo", "next_version", "tflite_predict"]
-
-
-def next_version(root, name):
-    """The next free TF Serving version number under ``root/name`` (1 for a new model)."""
-    versions = [int(p.name) for p in Path(root, name).glob("*") if p.name.isdigit()]
-    return max(versions, default=0) + 1
 
 
 def _resized(images, size):

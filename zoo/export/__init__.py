@@ -9,6 +9,7 @@ Example:
     ...               tflite_paths=["classifier_fp16.tflite"])
 """
 
+from zoo.export.encoder import export_encoder
 from zoo.export.saved_model import (
     BYTES_INPUT,
     IMAGES_INPUT,
@@ -17,6 +18,7 @@ from zoo.export.saved_model import (
     SERVING_DEFAULT,
     export_saved_model,
     model_input_specs,
+    next_version,
     output_dict,
     read_manifest,
 )
@@ -40,9 +42,11 @@ __all__ = [
     "SERVING_BYTES",
     "SERVING_DEFAULT",
     "check_tflite_structure",
+    "export_encoder",
     "export_saved_model",
     "export_tflite",
     "model_input_specs",
+    "next_version",
     "output_dict",
     "read_manifest",
     "representative_samples",

@@ -404,6 +404,12 @@ def build_manifest(
 # === Public entry point ===
 
 
+def next_version(root, name):
+    """The next free TF Serving version number under ``root/name`` (1 for a new model)."""
+    versions = [int(p.name) for p in Path(root, name).glob("*") if p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
 def _check_name_version(name, version):
     if (
         not isinstance(name, str)

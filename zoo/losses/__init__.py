@@ -5,6 +5,7 @@ Example:
     >>> loss = YoloLoss(num_classes=3, grid_size=7)
 """
 
+from zoo.losses.contrastive import NTXentLoss, nt_xent_loss
 from zoo.losses.landmarks import LandmarkLoss, landmark_loss, landmark_loss_terms, wing
 from zoo.losses.metric import (
     ContrastiveLoss,
@@ -27,6 +28,8 @@ from zoo.losses.ssl import (
 from zoo.losses.yolo import YoloLoss, encode_yolo_targets, yolo_loss, yolo_loss_terms
 
 __all__ = [
+    "nt_xent_loss",
+    "NTXentLoss",
     "colorization_class_weights",
     "colorization_quantized_loss",
     "colorization_regression_loss",

@@ -14,6 +14,7 @@ The callback is imported on first use, so the metric functions work without impo
 
 import importlib
 
+from zoo.metrics.clustering import normalized_mutual_info
 from zoo.metrics.detection import COCO_METRIC_NAMES, coco_map, coco_pr_curves, voc_map
 from zoo.metrics.landmarks import (
     ced_auc,
@@ -23,6 +24,8 @@ from zoo.metrics.landmarks import (
     nme,
     presence_accuracy,
 )
+from zoo.metrics.plots import image_grid, plot_bars, plot_history
+from zoo.metrics.probes import fine_tune, knn_probe, label_fraction, linear_probe
 from zoo.metrics.retrieval import (
     knn_search,
     map_at_r,
@@ -39,6 +42,14 @@ _LAZY = {
 }
 
 __all__ = [
+    "fine_tune",
+    "image_grid",
+    "knn_probe",
+    "label_fraction",
+    "linear_probe",
+    "normalized_mutual_info",
+    "plot_bars",
+    "plot_history",
     "ced_auc",
     "ced_curve",
     "coco_map",

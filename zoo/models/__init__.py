@@ -13,6 +13,7 @@ from zoo.models.siamese import (
     build_triplet,
     build_two_tower,
 )
+from zoo.models.simclr import SimCLR, build_simclr, simclr_augment
 from zoo.models.ssl import (
     PRETEXT_TASKS,
     SSL_BACKBONES,
@@ -20,9 +21,15 @@ from zoo.models.ssl import (
     build_ssl_encoder,
     encoder_feature_map,
 )
+from zoo.models.vae import VAE, build_vae
 from zoo.models.yolo import YOLO, build_yolo
 
 __all__ = [
+    "build_simclr",
+    "build_vae",
+    "SimCLR",
+    "simclr_augment",
+    "VAE",
     "BACKBONE_STRIDES",
     "BACKBONES",
     "build_backbone",
