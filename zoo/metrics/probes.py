@@ -205,7 +205,11 @@ def fine_tune(
     ds = ds.prefetch(tf.data.AUTOTUNE)
     start = time.monotonic()
     history = model.fit(
-        ds, epochs=max_epochs, verbose=verbose, callbacks=[TimeBudget(minutes, verbose=False)]
+        ds,
+        epochs=max_epochs,
+        verbose=verbose,
+        callbacks=[TimeBudget(minutes, verbose=False)],
+        shuffle=False,  # shuffled in tf.data
     )
     seconds = time.monotonic() - start
     logits = compute_embeddings(model, test.images, 512)

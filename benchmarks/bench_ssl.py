@@ -1,0 +1,203 @@
+"""Does self-supervised pretraining help? Every method against random init and supervised.
+
+Protocol (fixed in advance; the same for every encoder):
+
+- Data: Fashion-MNIST (the Debian package's IDX files; scikit-learn digits when absent, or
+  ``--data``). Pretraining sees the training images only, never a label.
+- Encoder: ``build_ssl_encoder(image_shape)`` (``small_cnn``, width 32), the same seed for every
+  run. Features probed: the encoder output, i.e. the globally pooled last conv stage
+  (128-d), with ``training=False``.
+- Each method pretrains for ``--pretrain-minutes`` of wall clock (``pretrain_encoder``).
+- Probes: (a) all labels: linear (logistic regression, standardised features) and weighted
+  k-NN (k = 20, cosine); (b) low-label regime, for 1 % and 10 % of the training labels
+  (class-stratified, the same subset for everyone): linear probe, and fine-tuning of the
+  whole network + a fresh soft-max head for ``--finetune-minutes``.
+- Baselines: the same network from random init through the same probes; fully supervised
+  (random init, 100 % of the labels) trained for ``--pretrain-minutes + --finetune-minutes``,
+  the time a pretrained-then-fine-tuned encoder costs.
+- Colorization needs colour, so on grayscale data it runs in its own section on the RGB shapes
+  set (generated in code), against random init there.
+
+Targets (issue 6): at 1 % labels the best pretext encoder fine-tunes ≥ 5 points above random init;
+every pretext beats random init on the frozen linear probe; SimCLR ≥ rotation (linear probe);
+the gap to supervised is reported.
+
+    python benchmarks/bench_ssl.py                          # ~30 min on 2 cores
+    python benchmarks/bench_ssl.py --pretrain-minutes 1 --methods rotation simclr
+    python benchmarks/bench_ssl.py --quick                  # a few minutes, smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+
+from zoo.data.classification import (  # noqa: E402
+    load_classification_data,
+    load_shapes_data,
+    subsample,
+)
+from zoo.metrics.probes import fine_tune, knn_probe, label_fraction, linear_probe  # noqa: E402
+from zoo.models.ssl import build_ssl_encoder  # noqa: E402
+from zoo.training.pretrain import SSL_METHODS, pretrain_encoder  # noqa: E402
+
+GRAY_METHODS = [m for m in SSL_METHODS if m != "colorization"]
+FRACTIONS = (0.01, 0.1)
+COLUMNS = ("linear", "knn", "linear@1%", "finetune@1%", "linear@10%", "finetune@10%")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None, help="fashion_mnist (default) | digits | FOLDER")
+    parser.add_argument("--methods", nargs="+", choices=SSL_METHODS, default=list(SSL_METHODS))
+    parser.add_argument("--pretrain-minutes", type=float, default=1.5)
+    parser.add_argument("--finetune-minutes", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-train", type=int, default=None, help="subsample the train split")
+    parser.add_argument("--max-test", type=int, default=None, help="subsample the test split")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="tiny budgets: checks it runs")
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.pretrain_minutes, args.finetune_minutes = 0.1, 0.05
+        args.max_train, args.max_test = args.max_train or 2000, args.max_test or 500
+    return args
+
+
+def encoder_for(shape, seed):
+    keras.utils.set_random_seed(seed)
+    return build_ssl_encoder(shape, backbone="small_cnn", width=32)
+
+
+def probe(encoder, train, test, args):
+    row = {
+        "linear": linear_probe(encoder, train, test)["accuracy"],
+        "knn": knn_probe(encoder, train, test)["accuracy"],
+    }
+    for fraction in FRACTIONS:
+        few = label_fraction(train, fraction, seed=args.seed)
+        tag = f"{100 * fraction:g}%"
+        row[f"linear@{tag}"] = linear_probe(encoder, few, test)["accuracy"]
+        row[f"finetune@{tag}"] = fine_tune(
+            encoder, few, test, minutes=args.finetune_minutes, seed=args.seed
+        )["accuracy"]
+    return row
+
+
+def run_section(methods, train, test, args, title):
+    print(
+        f"\n== {title}: {len(train)} train / {len(test)} test, {train.image_shape} ==", flush=True
+    )
+    rows = {}
+    start = time.monotonic()
+    rows["random init"] = probe(encoder_for(train.image_shape, args.seed), train, test, args)
+    print(f"random init probed ({time.monotonic() - start:.0f} s)", flush=True)
+    for method in methods:
+        t0 = time.monotonic()
+        encoder = encoder_for(train.image_shape, args.seed)
+        result = pretrain_encoder(
+            method,
+            train.images,
+            encoder=encoder,
+            minutes=args.pretrain_minutes,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            labels=train.labels if method == "deepcluster" else None,
+        )
+        rows[method] = probe(encoder, train, test, args)
+        rows[method]["pretrain_steps"] = result.steps
+        print(
+            f"{method}: {result.steps} steps in {result.seconds:.0f} s, probed in "
+            f"{time.monotonic() - t0 - result.seconds:.0f} s",
+            flush=True,
+        )
+    supervised = fine_tune(
+        encoder_for(train.image_shape, args.seed),
+        train,
+        test,
+        minutes=args.pretrain_minutes + args.finetune_minutes,
+        seed=args.seed,
+    )
+    rows["supervised (100 %)"] = {"finetune@100%": supervised["accuracy"]}
+    print_table(rows, title)
+    return rows
+
+
+def print_table(rows, title):
+    names = list(rows)
+    width = max(len(n) for n in names) + 2
+    print(f"\n{title}: test accuracy")
+    print(" " * width + "".join(f"{c:>14}" for c in COLUMNS))
+    for name in names:
+        cells = [rows[name].get(c) for c in COLUMNS]
+        text = "".join(f"{v:>14.4f}" if v is not None else f"{'':>14}" for v in cells)
+        extra = rows[name].get("finetune@100%")
+        print(f"{name:<{width}}{text}" + (f"   fine-tuned on 100 %: {extra:.4f}" if extra else ""))
+
+
+def check_targets(rows):
+    random = rows["random init"]
+    pretexts = [m for m in rows if m not in ("random init", "supervised (100 %)")]
+    if not pretexts:
+        return {}
+    best = max(pretexts, key=lambda m: rows[m]["finetune@1%"])
+    gain = 100 * (rows[best]["finetune@1%"] - random["finetune@1%"])
+    beats = {m: rows[m]["linear"] > random["linear"] for m in pretexts}
+    checks = {
+        "best_pretext_at_1%": best,
+        "finetune@1%_gain_points": gain,
+        "finetune@1%_gain>=5": gain >= 5.0,
+        "every_pretext_beats_random_linear": all(beats.values()),
+        "linear_beats_random": beats,
+    }
+    if "simclr" in rows and "rotation" in rows:
+        checks["simclr>=rotation_linear"] = rows["simclr"]["linear"] >= rows["rotation"]["linear"]
+    supervised = rows["supervised (100 %)"]["finetune@100%"]
+    best_linear = max(pretexts, key=lambda m: rows[m]["linear"])
+    checks["gap_to_supervised_points"] = {
+        "best_linear_probe": (best_linear, 100 * (supervised - rows[best_linear]["linear"])),
+        "random_linear_probe": 100 * (supervised - random["linear"]),
+    }
+    print("\ntargets:")
+    for key, value in checks.items():
+        print(f"  {key}: {value}")
+    return checks
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.monotonic()
+    train, test = load_classification_data(args.data, seed=args.seed)
+    train = subsample(train, args.max_train, args.seed)
+    test = subsample(test, args.max_test, args.seed)
+    results = {"config": vars(args)}
+    gray = train.image_shape[-1] == 1
+    methods = [m for m in args.methods if not (gray and m == "colorization")]
+    results["main"] = run_section(methods, train, test, args, train.source)
+    results["targets"] = check_targets(results["main"])
+    if gray and "colorization" in args.methods:
+        rgb_train, rgb_test = load_shapes_data(
+            num_train=min(6000, args.max_train or 6000), num_test=1000, seed=args.seed
+        )
+        results["colorization_rgb"] = run_section(
+            ["colorization"], rgb_train, rgb_test, args, "RGB shapes (colorization)"
+        )
+    results["seconds"] = time.monotonic() - start
+    print(f"\ntotal {results['seconds'] / 60:.1f} min")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""pretrain_encoder: every method trains the encoder it is given; options are routed right."""
+
+import numpy as np
+import pytest
+
+from zoo.models.ssl import build_ssl_encoder
+from zoo.training.pretrain import SSL_METHODS, pretrain_encoder, sample_rows, split_task_options
+
+
+def _images(channels, n=32, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, size, size, channels)).astype(np.uint8)
+
+
+def test_split_task_options_routes_head_and_loss_options():
+    transform, model, loss = split_task_options("jigsaw", {"num_permutations": 10})
+    assert transform["num_permutations"] == 10 and model == {"num_permutations": 10, "tiles": False}
+    assert loss == {}
+    _, model, loss = split_task_options("colorization", {"mode": "quantized", "bin_size": 20})
+    from zoo.data.pretext import ab_bins
+
+    assert model == {"mode": "quantized", "num_bins": len(ab_bins(20))}
+    assert loss == {"mode": "quantized"}
+    with pytest.raises(ValueError, match="nope"):
+        split_task_options("rotation", {"nope": 1})
+
+
+def test_bad_method_and_budget():
+    with pytest.raises(ValueError, match="method='mae'"):
+        pretrain_encoder("mae", _images(1))
+    with pytest.raises(ValueError, match="minutes=0"):
+        pretrain_encoder("rotation", _images(1), minutes=0)
+
+
+OPTIONS = {
+    "jigsaw": {"num_permutations": 8},
+    "deepcluster": {"k": 4, "pca_dim": 8, "kmeans_iterations": 3},
+    "vae": {"latent_dim": 4},
+    "simclr": {"projection_dim": 8},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", SSL_METHODS)
+def test_every_method_trains_the_encoder_and_shows_samples(method):
+    channels = 3 if method == "colorization" else 1
+    images = _images(channels)
+    encoder = build_ssl_encoder(images.shape[1:], width=8)
+    before = [w.copy() for w in encoder.get_weights()]
+    result = pretrain_encoder(
+        method, images, encoder=encoder, minutes=0.005, batch_size=8, options=OPTIONS.get(method)
+    )
+    assert result.encoder is encoder and result.steps >= 1
+    assert np.all(np.isfinite(result.history["loss"]))
+    moved = [not np.allclose(a, b) for a, b in zip(before, encoder.get_weights(), strict=True)]
+    assert any(moved)
+    rows, columns, labels = sample_rows(
+        result, method, images, options=OPTIONS.get(method), count=3
+    )
+    assert 1 <= len(rows) <= 3 and all(len(r) >= 1 for r in rows)
+    if columns is not None:
+        assert all(len(r) == len(columns) for r in rows)
+    if labels is not None:
+        assert len(labels) == len(rows)
+
+
+@pytest.mark.slow
+def test_on_device_labels_train_the_same_model():
+    images = _images(1)
+    encoder = build_ssl_encoder(images.shape[1:], width=8)
+    before = [w.copy() for w in encoder.get_weights()]
+    result = pretrain_encoder(
+        "rotation", images, encoder=encoder, minutes=0.005, batch_size=8, on_device=True
+    )
+    assert type(result.model).__name__ == "OnDevicePretext"
+    assert any(not np.allclose(a, b) for a, b in zip(before, encoder.get_weights(), strict=True))

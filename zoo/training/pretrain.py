@@ -1,0 +1,362 @@
+"""Self-supervised pretraining of an encoder by any of the zoo's methods, in one call.
+
+``pretrain_encoder(method, images, minutes=...)`` trains ``encoder`` (by default
+``zoo.models.ssl.build_ssl_encoder`` at the images' shape) on unlabeled images for a wall-clock
+budget and returns it with the training history:
+
+- pretext transforms (``"rotation"``, ``"jigsaw"``, ``"colorization"``, ``"inpainting"``,
+  ``"denoising"``): ``zoo.data.pretext.make_pretext_dataset`` labels whole batches in tf.data
+  (or, with ``on_device=True``, ``OnDevicePretext`` labels them inside the training step),
+  ``zoo.models.ssl.build_pretext_model`` adds the task's head, ``zoo.losses.pretext_loss``;
+- ``"simclr"``: ``zoo.models.simclr.build_simclr`` (two augmented views, NT-Xent);
+- ``"vae"``: ``zoo.models.vae.build_vae`` (ELBO; the encoder's features are probed);
+- ``"deepcluster"``: ``zoo.training.deepcluster.DeepClusterTrainer`` (k-means pseudo-labels
+  every epoch), run epoch by epoch until the budget is spent.
+
+The recipe ``recipes/pretrain_ssl.py`` and ``benchmarks/bench_ssl.py`` both call this, so the
+benchmark measures exactly what users run.
+
+Example:
+    >>> result = pretrain_encoder("rotation", x_unlabeled, minutes=2.0)
+    >>> linear_probe(result.encoder, train, test)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+
+__all__ = [
+    "SSL_METHODS",
+    "PretrainResult",
+    "pretrain_encoder",
+    "sample_rows",
+    "split_task_options",
+]
+
+TRANSFORM_TASKS = ("rotation", "jigsaw", "colorization", "inpainting", "denoising")
+SSL_METHODS = (*TRANSFORM_TASKS, "simclr", "vae", "deepcluster")
+
+
+class PretrainResult(NamedTuple):
+    """What ``pretrain_encoder`` returns.
+
+    Attributes:
+        encoder: the trained encoder (images 0–255 → features), the object passed in if any.
+        model: the training model (pretext model, ``SimCLR``, ``VAE``, or the DeepCluster
+            trainer), for plots of its outputs.
+        history: per-epoch lists (``loss``, ...).
+        seconds: wall-clock training time.
+        steps: optimisation steps taken.
+    """
+
+    encoder: Any
+    model: Any
+    history: dict
+    seconds: float
+    steps: int
+
+
+def split_task_options(task, options):
+    """Transform options → (transform, model, loss) keyword dicts for a pretext task.
+
+    The transform takes every option (see ``zoo.data.pretext``); the head needs the number
+    of jigsaw permutations / tiles flag and the colorization mode and bin count; the loss needs
+    the colorization mode.
+    """
+    from zoo.data.pretext import pretext_options
+
+    transform = pretext_options(task, **(options or {}))
+    model, loss = {}, {}
+    if task == "jigsaw":
+        model = {"num_permutations": transform["num_permutations"], "tiles": transform["tiles"]}
+    elif task == "colorization":
+        model = {"mode": transform["mode"]}
+        loss = {"mode": transform["mode"]}
+        if transform["mode"] == "quantized":
+            from zoo.data.pretext import ab_bins
+
+            model["num_bins"] = int(len(ab_bins(transform["bin_size"])))
+    return transform, model, loss
+
+
+def _check_images(images):
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(
+            f"images must be a non-empty (N, H, W, C) array. Received: shape={images.shape}"
+        )
+    return images
+
+
+def _image_stream(images, batch_size, seed):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(images)
+    return ds.shuffle(min(len(images), 60000), seed=seed).repeat()
+
+
+def _budget_callbacks(minutes, callbacks, verbose):
+    from zoo.training.callbacks import TimeBudget
+
+    return [TimeBudget(minutes, verbose=verbose), *(callbacks or [])]
+
+
+def pretrain_encoder(
+    method,
+    images,
+    *,
+    encoder=None,
+    minutes=2.0,
+    batch_size=128,
+    learning_rate=1e-3,
+    seed=0,
+    labels=None,
+    options=None,
+    encoder_options=None,
+    on_device=False,
+    max_epochs=1000,
+    callbacks=None,
+    verbose=0,
+):
+    """Pretrain an encoder on unlabeled ``images`` by ``method`` for ``minutes`` of wall clock.
+
+    Args:
+        method: one of ``SSL_METHODS``.
+        images: uint8 / float32 ``(N, H, W, C)`` pixels 0–255 (labels are never used, except
+            ``labels`` below for DeepCluster's NMI log).
+        encoder: a ``keras.Model`` images → ``(B, D)`` to train in place; ``None`` builds
+            ``build_ssl_encoder(images.shape[1:], **encoder_options)``.
+        minutes: training budget (``zoo.training.callbacks.TimeBudget``; DeepCluster stops at
+            the first epoch boundary past it).
+        batch_size: images per batch.
+        learning_rate: Adam learning rate (DeepCluster: SGD with momentum at ``10 ×``
+            this, as in the paper's recipe).
+        seed: data order, transforms, augmentation and head initialisation.
+        labels: optional true classes, only for DeepCluster's per-epoch NMI.
+        options: method options: the transform's for a pretext task (``num_permutations``,
+            ``mode``, ``mask``, ``noise``, …), ``build_simclr`` / ``build_vae`` /
+            ``DeepClusterTrainer`` keyword arguments otherwise.
+        encoder_options: ``build_ssl_encoder`` keyword arguments when ``encoder`` is None.
+        on_device: pretext tasks only: label batches inside the training step
+            (``OnDevicePretext``) instead of in tf.data.
+        max_epochs: epoch cap (an epoch is one pass over ``images``).
+        callbacks: extra Keras callbacks (Keras-trained methods).
+        verbose: Keras verbosity.
+
+    Returns:
+        ``PretrainResult``.
+    """
+    if method not in SSL_METHODS:
+        raise ValueError(f"method must be one of {SSL_METHODS}. Received: method={method!r}")
+    if not minutes > 0:
+        raise ValueError(f"minutes must be > 0. Received: minutes={minutes!r}")
+    images = _check_images(images)
+    keras.utils.set_random_seed(seed)
+    if encoder is None:
+        from zoo.models.ssl import build_ssl_encoder
+
+        encoder = build_ssl_encoder(images.shape[1:], **(encoder_options or {}))
+    batch_size = int(min(batch_size, len(images)))
+    steps_per_epoch = max(1, len(images) // batch_size)
+    options = dict(options or {})
+    start = time.monotonic()
+    if method == "deepcluster":
+        model, history, steps = _deepcluster(
+            encoder,
+            images,
+            labels,
+            minutes,
+            batch_size,
+            learning_rate,
+            seed,
+            options,
+            max_epochs,
+            verbose,
+        )
+    else:
+        model, data = _keras_method(
+            method, encoder, images, batch_size, learning_rate, seed, options, on_device
+        )
+        fit = model.fit(
+            data,
+            epochs=max_epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=_budget_callbacks(minutes, callbacks, verbose),
+            verbose=verbose,
+            shuffle=False,  # the stream is shuffled in tf.data
+        )
+        history = fit.history
+        steps = steps_per_epoch * len(history.get("loss", []))
+    return PretrainResult(encoder, model, history, time.monotonic() - start, steps)
+
+
+def _keras_method(method, encoder, images, batch_size, learning_rate, seed, options, on_device):
+    import tensorflow as tf
+
+    stream = _image_stream(images, batch_size, seed)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    if method == "simclr":
+        from zoo.models.simclr import build_simclr
+
+        model = build_simclr(encoder, seed=seed, **options)
+        model.compile(optimizer)
+        return model, stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    if method == "vae":
+        from zoo.models.vae import build_vae
+
+        model = build_vae(encoder, images.shape[1:], seed=seed, **options)
+        model.compile(optimizer)
+        return model, stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    from zoo.data.pretext import OnDevicePretext, make_pretext_dataset, pretext_transform
+    from zoo.losses.ssl import pretext_loss
+    from zoo.models.ssl import build_pretext_model
+
+    transform, model_options, loss_options = split_task_options(method, options)
+    sample_inputs, _ = pretext_transform(
+        method, images[:1].astype(np.float32), tf.constant([seed, 0], tf.int64), **transform
+    )
+    model = build_pretext_model(
+        encoder, method, input_shape=tuple(sample_inputs.shape[1:]), **model_options
+    )
+    loss = pretext_loss(method, **loss_options)
+    if on_device:
+        wrapper = OnDevicePretext(model, method, seed=seed, **transform)
+        wrapper.compile(optimizer, loss)
+        data = stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        return wrapper, data
+    model.compile(optimizer, loss)
+    data = make_pretext_dataset(stream, method, batch_size, seed=seed, **transform)
+    return model, data
+
+
+def _deepcluster(
+    encoder,
+    images,
+    labels,
+    minutes,
+    batch_size,
+    learning_rate,
+    seed,
+    options,
+    max_epochs,
+    verbose,
+):
+    from zoo.training.deepcluster import DeepClusterTrainer
+
+    options = {"k": 10 * int(np.max(labels) + 1) if labels is not None else 100, **options}
+    k = options.pop("k")
+    trainer = DeepClusterTrainer(
+        encoder,
+        k,
+        optimizer=keras.optimizers.SGD(10 * learning_rate, momentum=0.9),
+        batch_size=batch_size,
+        seed=seed,
+        **options,
+    )
+    history: dict = {}
+    start = time.monotonic()
+    epoch_seconds = 0.0
+    for epoch in range(max_epochs):
+        elapsed = time.monotonic() - start
+        if epoch and elapsed + epoch_seconds > 60.0 * minutes:
+            break
+        t0 = time.monotonic()
+        logs = trainer.fit(images, epochs=epoch + 1, labels=labels, verbose=verbose)
+        epoch_seconds = time.monotonic() - t0
+        for key, values in logs.items():
+            history.setdefault(key, []).append(values[-1] if isinstance(values, list) else values)
+    steps = len(history.get("loss", [])) * max(1, len(images) // batch_size)
+    return trainer, history, steps
+
+
+def sample_rows(result, method, images, seed=0, options=None, count=6):
+    """What the pretext looks like: rows of images for ``zoo.metrics.plots.image_grid``.
+
+    Args:
+        result: ``PretrainResult`` of ``method``.
+        method: the method it was trained with.
+        images: a few ``(N, H, W, C)`` images 0–255 (``count`` are used).
+        seed: transform / augmentation seed.
+        options: the method options used for training.
+        count: rows.
+
+    Returns:
+        ``(rows, columns, row_labels)``: per method, e.g. denoising → (noisy, denoised, clean);
+        inpainting → (masked, filled in, original); colorization → (L input, predicted colour,
+        true colour); rotation / jigsaw → (input, original) labelled "true / predicted";
+        VAE → (image, reconstruction); SimCLR → (view 1, view 2); DeepCluster → one row per
+        cluster with its members.
+    """
+    import tensorflow as tf
+
+    images = _check_images(images).astype(np.float32)
+    seed_t = tf.constant([seed, 0], tf.int64)
+    options = dict(options or {})
+    if method == "deepcluster":
+        return _cluster_rows(result.model, images, count)
+    images = images[:count]
+    if method == "vae":
+        recon = np.asarray(result.model.reconstruct(images))
+        return (
+            [[x, r] for x, r in zip(images, recon, strict=True)],
+            ["image", "reconstruction"],
+            None,
+        )
+    if method == "simclr":
+        from zoo.models.simclr import simclr_augment
+
+        v1 = simclr_augment(images, seed_t).numpy()
+        v2 = simclr_augment(images, seed_t + 1).numpy()
+        return [list(p) for p in zip(v1, v2, strict=True)], ["view 1", "view 2"], None
+
+    from zoo.data.pretext import lab_to_rgb, pretext_transform
+
+    transform, _, _ = split_task_options(method, options)
+    inputs, targets = pretext_transform(method, images, seed_t, **transform)
+    inputs, targets = np.asarray(inputs), np.asarray(targets)
+    predictions = np.asarray(result.model(inputs, training=False))
+    if method in ("rotation", "jigsaw"):
+        labels = [f"{t} / {p}" for t, p in zip(targets, predictions.argmax(-1), strict=True)]
+        return [[x, o] for x, o in zip(inputs, images, strict=True)], ["input", "original"], labels
+    if method == "denoising":
+        rows = zip(inputs, predictions, targets, strict=True)
+        return [list(r) for r in rows], ["noisy", "denoised", "clean"], None
+    if method == "inpainting":
+        channels = images.shape[-1]
+        clean, mask = targets[..., :channels], targets[..., channels:]
+        filled = np.where(mask > 0.5, predictions, inputs / 255.0)
+        rows = zip(inputs, filled, clean, strict=True)
+        return [list(r) for r in rows], ["masked", "filled in", "original"], None
+    # colorization: L (0-255) + predicted ab -> RGB
+    lightness = inputs[..., :1] / 2.55
+    if transform["mode"] == "quantized":
+        from zoo.data.pretext import ab_bins
+
+        bins = np.asarray(ab_bins(transform["bin_size"]), np.float32)
+        probs = tf.nn.softmax(predictions, axis=-1).numpy()
+        ab = probs @ bins
+    else:
+        ab = predictions * 128.0
+    rgb = np.asarray(lab_to_rgb(np.concatenate([lightness, ab], -1).astype(np.float32))) / 255.0
+    rows = zip(inputs, rgb, images, strict=True)
+    return [list(r) for r in rows], ["L input", "predicted colour", "true colour"], None
+
+
+def _cluster_rows(trainer, images, count):
+    assignments = np.asarray(trainer.assignments) if trainer.assignments is not None else None
+    if assignments is None or len(assignments) != len(images):
+        assignments = np.asarray(trainer.cluster(images).assignments)
+    sizes = np.bincount(assignments, minlength=trainer.k)
+    rows, labels = [], []
+    for cluster in np.argsort(-sizes)[:count]:
+        members = np.flatnonzero(assignments == cluster)[:count]
+        rows.append(list(images[members]))
+        labels.append(f"cluster {cluster} ({sizes[cluster]})")
+    return rows, None, labels
