@@ -28,6 +28,7 @@ from zoo.data.landmarks import (
     read_pts,
     read_pts_folder,
 )
+from zoo.data.pretext import OnDevicePretext, PretextLayer, make_pretext_dataset, pretext_transform
 from zoo.data.readers import (
     VOC_CLASSES,
     load_detection_data,
@@ -39,6 +40,10 @@ from zoo.data.readers import (
 from zoo.data.synthetic import SHAPES, render_shapes, synthetic_shapes
 
 __all__ = [
+    "make_pretext_dataset",
+    "OnDevicePretext",
+    "PretextLayer",
+    "pretext_transform",
     "augment_dataset",
     "Augmentation",
     "DataError",
