@@ -38,8 +38,26 @@ from zoo.data.readers import (
     read_yolo,
 )
 from zoo.data.synthetic import SHAPES, render_shapes, synthetic_shapes
+from zoo.data.text import (
+    TextTokenizer,
+    grammar_corpus,
+    load_fortunes_br,
+    load_text_splits,
+    make_mlm_dataset,
+    mask_spans,
+    mask_tokens,
+    read_text_files,
+)
 
 __all__ = [
+    "grammar_corpus",
+    "load_fortunes_br",
+    "load_text_splits",
+    "make_mlm_dataset",
+    "mask_spans",
+    "mask_tokens",
+    "read_text_files",
+    "TextTokenizer",
     "make_pretext_dataset",
     "OnDevicePretext",
     "PretextLayer",

@@ -15,6 +15,7 @@ from zoo.losses.metric import (
     triplet_loss,
     triplet_margin_loss,
 )
+from zoo.losses.mlm import MaskedTokenLoss, masked_token_loss
 from zoo.losses.ssl import (
     ColorizationQuantizedLoss,
     ColorizationRegressionLoss,
@@ -28,6 +29,8 @@ from zoo.losses.ssl import (
 from zoo.losses.yolo import YoloLoss, encode_yolo_targets, yolo_loss, yolo_loss_terms
 
 __all__ = [
+    "masked_token_loss",
+    "MaskedTokenLoss",
     "nt_xent_loss",
     "NTXentLoss",
     "colorization_class_weights",

@@ -35,6 +35,7 @@ from zoo.metrics.retrieval import (
     verification_accuracy,
     verification_metrics,
 )
+from zoo.metrics.text import evaluate_mlm, fill_in, masked_accuracy
 
 _LAZY = {
     "DetectionMetricsCallback": "zoo.metrics.callbacks",
@@ -42,6 +43,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "evaluate_mlm",
+    "fill_in",
+    "masked_accuracy",
     "fine_tune",
     "image_grid",
     "knn_probe",

@@ -28,7 +28,7 @@ def plot_history(history, path, keys=None, title="Training", xlabel="epoch"):
     """Line plot of per-epoch logs (one panel per key, ``val_<key>`` drawn with its key).
 
     Args:
-        history: ``{name: [value per epoch]}`` (``keras.callbacks.History.history``).
+        history: ``{name: [value per epoch]}`` or a ``keras.callbacks.History``.
         path: output PNG.
         keys: names to draw (default: every key without the ``val_`` prefix that holds numbers).
         title: figure title.
@@ -37,6 +37,7 @@ def plot_history(history, path, keys=None, title="Training", xlabel="epoch"):
     Returns:
         ``pathlib.Path`` of the PNG.
     """
+    history = getattr(history, "history", history)
     keys = (
         list(keys)
         if keys is not None

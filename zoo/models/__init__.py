@@ -21,10 +21,13 @@ from zoo.models.ssl import (
     build_ssl_encoder,
     encoder_feature_map,
 )
+from zoo.models.text import build_mlm_model, build_text_encoder
 from zoo.models.vae import VAE, build_vae
 from zoo.models.yolo import YOLO, build_yolo
 
 __all__ = [
+    "build_mlm_model",
+    "build_text_encoder",
     "build_simclr",
     "build_vae",
     "SimCLR",

@@ -144,6 +144,8 @@ def add_common_flags(
     *,
     defaults: dict | None = None,
     smoke_defaults: dict | None = None,
+    data_help: str | None = None,
+    data_nargs: str | None = None,
 ) -> argparse.ArgumentParser:
     """Add the flags every recipe shares to ``parser``.
 
@@ -154,6 +156,7 @@ def add_common_flags(
             must not be silently dropped); values are checked like command-line values.
         smoke_defaults: what ``--smoke`` sets, on top of ``SMOKE_OVERRIDES``
             (``{"epochs": 1, "batch_size": 2, "image_size": 64, "steps_per_epoch": 2}``).
+        data_help, data_nargs: the recipe's own help text and ``nargs`` of ``--data``.
             Keys may also name flags the recipe adds later.
 
     Returns:
@@ -201,8 +204,12 @@ def add_common_flags(
         "--data",
         default=d["data"],
         metavar="PATH",
-        help="dataset location (folder, annotation file or 'synthetic'; each recipe says "
-        "which). Default: %(default)s.",
+        nargs=data_nargs,
+        help=(
+            data_help
+            or "dataset location (folder, annotation file or 'synthetic'; each recipe says which)"
+        )
+        + ". Default: %(default)s.",
     )
     group.add_argument(
         "--output",
@@ -298,6 +305,8 @@ def build_parser(
     defaults: dict | None = None,
     smoke_defaults: dict | None = None,
     prog: str | None = None,
+    data_help: str | None = None,
+    data_nargs: str | None = None,
 ) -> argparse.ArgumentParser:
     """A new ``ArgumentParser`` holding the common flags (see ``add_common_flags``).
 
@@ -306,12 +315,20 @@ def build_parser(
         defaults: recipe-specific defaults of common flags.
         smoke_defaults: extra values ``--smoke`` sets.
         prog: program name shown in usage (default: the script name).
+        data_help, data_nargs: the recipe's own help text and ``nargs`` of ``--data``
+            (e.g. ``"+"`` for one or more text files).
 
     Returns:
         An ``argparse.ArgumentParser``; add recipe flags to it, then call ``parse_flags``.
     """
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    return add_common_flags(parser, defaults=defaults, smoke_defaults=smoke_defaults)
+    return add_common_flags(
+        parser,
+        defaults=defaults,
+        smoke_defaults=smoke_defaults,
+        data_help=data_help,
+        data_nargs=data_nargs,
+    )
 
 
 def _explicit_dests(parser: argparse.ArgumentParser, argv) -> set[str]:

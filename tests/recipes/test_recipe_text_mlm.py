@@ -1,0 +1,74 @@
+"""Masked-token recipe: --smoke trains, evaluates against the unigram baseline, fills blanks."""
+
+import importlib.util
+import json
+
+import pytest
+from recipe_runner import RECIPES, run_recipe
+
+from zoo.data.errors import DataError
+from zoo.metrics.text import COURSE_SENTENCE
+
+
+def smoke(tmp_path, *extra):
+    args = [
+        RECIPES / "pretrain_text_mlm.py",
+        "--smoke",
+        "--output",
+        tmp_path / "runs",
+        "--name",
+        "smoke",
+        *extra,
+    ]
+    return run_recipe(args, tmp_path, timeout=300), tmp_path / "runs" / "smoke"
+
+
+def check_outputs(run, level):
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["level"] == level
+    held_out = metrics["held_out"]
+    assert 0.0 <= held_out["masked_accuracy"] <= 1.0
+    assert 0.0 < held_out["unigram_accuracy"] <= 1.0
+    assert held_out["num_selected"] > 0
+    assert metrics["fills"][0]["sentence"] == COURSE_SENTENCE
+    assert "_" not in metrics["fills"][0]["completion"]
+    fills = (run / "fills.txt").read_text(encoding="utf-8")
+    assert COURSE_SENTENCE in fills
+    assert (run / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run / "mlm.keras").stat().st_size > 10_000
+    assert json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))["level"] == level
+    return metrics
+
+
+@pytest.mark.slow
+def test_grammar_word_level_smoke(tmp_path):
+    proc, run = smoke(tmp_path)
+    metrics = check_outputs(run, "word")
+    assert metrics["corpus"] == "grammar" and metrics["masking"] == "tokens"
+    assert metrics["num_train"] == 400 and metrics["num_test"] == 100
+    assert "held-out masked accuracy" in proc.stdout and "unigram baseline" in proc.stdout
+
+
+def load_recipe():
+    spec = importlib.util.spec_from_file_location(
+        "pretrain_text_mlm", RECIPES / "pretrain_text_mlm.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flags_and_bad_data_file(tmp_path):
+    recipe = load_recipe()
+    args = recipe.parse_args(["--smoke", "--data", "a.txt", "b.txt", "--level", "char"])
+    assert args.data == ["a.txt", "b.txt"] and args.level == "char"
+    assert (args.epochs, args.steps_per_epoch, args.num_train, args.jit_compile) == (
+        1,
+        3,
+        400,
+        False,
+    )
+    data = tmp_path / "latin1.txt"
+    data.write_bytes("ação\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1\.txt: line 1: not UTF-8"):
+        recipe.main(["--smoke", "--output", str(tmp_path / "runs"), "--data", str(data)])
