@@ -46,7 +46,7 @@ from zoo.data.classification import (  # noqa: E402
     load_shapes_data,
     subsample,
 )
-from zoo.metrics.probes import fine_tune, knn_probe, label_fraction, linear_probe  # noqa: E402
+from zoo.metrics.probes import fine_tune, probe_encoder  # noqa: E402
 from zoo.models.ssl import build_ssl_encoder  # noqa: E402
 from zoo.training.pretrain import SSL_METHODS, pretrain_encoder  # noqa: E402
 
@@ -80,18 +80,7 @@ def encoder_for(shape, seed):
 
 
 def probe(encoder, train, test, args):
-    row = {
-        "linear": linear_probe(encoder, train, test)["accuracy"],
-        "knn": knn_probe(encoder, train, test)["accuracy"],
-    }
-    for fraction in FRACTIONS:
-        few = label_fraction(train, fraction, seed=args.seed)
-        tag = f"{100 * fraction:g}%"
-        row[f"linear@{tag}"] = linear_probe(encoder, few, test)["accuracy"]
-        row[f"finetune@{tag}"] = fine_tune(
-            encoder, few, test, minutes=args.finetune_minutes, seed=args.seed
-        )["accuracy"]
-    return row
+    return probe_encoder(encoder, train, test, FRACTIONS, args.finetune_minutes, args.seed)
 
 
 def run_section(methods, train, test, args, title):

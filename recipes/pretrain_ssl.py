@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 from zoo.data.classification import load_classification_data, subsample  # noqa: E402
 from zoo.export import export_encoder  # noqa: E402
 from zoo.metrics.plots import image_grid, plot_bars, plot_history  # noqa: E402
-from zoo.metrics.probes import fine_tune, knn_probe, label_fraction, linear_probe  # noqa: E402
+from zoo.metrics.probes import probe_encoder  # noqa: E402
 from zoo.models.ssl import build_ssl_encoder  # noqa: E402
 from zoo.training import build_parser, configure, parse_flags  # noqa: E402
 from zoo.training.pretrain import SSL_METHODS, pretrain_encoder, sample_rows  # noqa: E402
@@ -125,18 +125,9 @@ def load_data(args):
 
 def probe_all(encoder, train, test, args):
     """Linear + k-NN probes with all labels, linear + fine-tune per label fraction."""
-    results = {
-        "linear": linear_probe(encoder, train, test)["accuracy"],
-        "knn": knn_probe(encoder, train, test)["accuracy"],
-    }
-    for fraction in args.label_fractions:
-        few = label_fraction(train, fraction, seed=args.seed)
-        tag = f"{100 * fraction:g}%"
-        results[f"linear@{tag}"] = linear_probe(encoder, few, test)["accuracy"]
-        results[f"finetune@{tag}"] = fine_tune(
-            encoder, few, test, minutes=args.finetune_minutes, seed=args.seed
-        )["accuracy"]
-    return results
+    return probe_encoder(
+        encoder, train, test, args.label_fractions, args.finetune_minutes, args.seed
+    )
 
 
 def main(argv=None):

@@ -104,3 +104,16 @@ def test_fine_tune_learns_and_leaves_the_encoder_untouched():
     assert f.shape == (32, 4) and f.dtype == np.float32
     with pytest.raises(ValueError, match="minutes=0"):
         fine_tune(encoder, train, test, minutes=0)
+
+
+def test_probe_encoder_row_uses_the_same_label_subset():
+    from zoo.metrics.probes import label_fraction_indices, probe_encoder
+
+    train, test = _image_blobs(40, 0), _image_blobs(20, 1)
+    keep = label_fraction_indices(train.labels, 0.1, seed=0)
+    np.testing.assert_array_equal(label_fraction(train, 0.1, seed=0).labels, train.labels[keep])
+    assert np.bincount(train.labels[keep]).tolist() == [2, 2]
+    row = probe_encoder(_tiny_encoder(), train, test, fractions=(0.1,), finetune_minutes=0.05)
+    assert set(row) == {"linear", "knn", "linear@10%", "finetune@10%"}
+    assert all(0.0 <= v <= 1.0 for v in row.values())
+    assert row["linear"] >= 0.9  # the bright square is linearly visible even in random features

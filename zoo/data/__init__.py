@@ -28,6 +28,7 @@ from zoo.data.landmarks import (
     read_pts,
     read_pts_folder,
 )
+from zoo.data.multimodal import CaptionTokenizer, make_multimodal_data, multimodal_dataset
 from zoo.data.pretext import OnDevicePretext, PretextLayer, make_pretext_dataset, pretext_transform
 from zoo.data.readers import (
     VOC_CLASSES,
@@ -50,6 +51,9 @@ from zoo.data.text import (
 )
 
 __all__ = [
+    "CaptionTokenizer",
+    "make_multimodal_data",
+    "multimodal_dataset",
     "grammar_corpus",
     "load_fortunes_br",
     "load_text_splits",

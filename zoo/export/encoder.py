@@ -30,6 +30,7 @@ def export_encoder(
     class_names=None,
     metrics=None,
     config=None,
+    preprocessing=None,
     int8_samples=None,
     tolerances=None,
     image_input=True,
@@ -42,7 +43,7 @@ def export_encoder(
         root, name: TF Serving model root and model name.
         sample: a batch of inputs for the parity check (e.g. 8 test images).
         version: TF Serving version; ``None`` takes the next free one.
-        class_names, metrics, config: written to ``manifest.json``.
+        class_names, metrics, config, preprocessing: written to ``manifest.json``.
         int8_samples: calibration inputs; when given, ``model_int8.tflite`` is written too.
         tolerances: ``verify_export`` tolerances (by kind or path).
         image_input: the input is an image (adds the image-bytes signature).
@@ -60,6 +61,7 @@ def export_encoder(
         class_names=class_names,
         metrics=metrics,
         config=config,
+        preprocessing=preprocessing,
         image_input=image_input,
     )
     paths = [export_tflite(encoder, saved / "model_fp32.tflite")]

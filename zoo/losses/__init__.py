@@ -5,6 +5,7 @@ Example:
     >>> loss = YoloLoss(num_classes=3, grid_size=7)
 """
 
+from zoo.losses.clip import CLIPLoss, clip_loss
 from zoo.losses.contrastive import NTXentLoss, nt_xent_loss
 from zoo.losses.landmarks import LandmarkLoss, landmark_loss, landmark_loss_terms, wing
 from zoo.losses.metric import (
@@ -29,6 +30,8 @@ from zoo.losses.ssl import (
 from zoo.losses.yolo import YoloLoss, encode_yolo_targets, yolo_loss, yolo_loss_terms
 
 __all__ = [
+    "clip_loss",
+    "CLIPLoss",
     "masked_token_loss",
     "MaskedTokenLoss",
     "nt_xent_loss",

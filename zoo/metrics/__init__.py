@@ -24,6 +24,7 @@ from zoo.metrics.landmarks import (
     nme,
     presence_accuracy,
 )
+from zoo.metrics.multimodal import cross_modal_recall_at_k, similarity_matrix_plot
 from zoo.metrics.plots import image_grid, plot_bars, plot_history
 from zoo.metrics.probes import fine_tune, knn_probe, label_fraction, linear_probe
 from zoo.metrics.retrieval import (
@@ -43,6 +44,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "cross_modal_recall_at_k",
+    "similarity_matrix_plot",
     "evaluate_mlm",
     "fill_in",
     "masked_accuracy",

@@ -28,12 +28,35 @@ import numpy as np
 
 from zoo.metrics.retrieval import compute_embeddings, knn_search
 
-__all__ = ["features", "fine_tune", "knn_probe", "label_fraction", "linear_probe"]
+__all__ = [
+    "features",
+    "fine_tune",
+    "knn_probe",
+    "label_fraction",
+    "label_fraction_indices",
+    "linear_probe",
+    "probe_encoder",
+]
 
 
 def _check_fraction(fraction):
     if not 0.0 < float(fraction) <= 1.0:
         raise ValueError(f"fraction must lie in (0, 1]. Received: fraction={fraction}")
+
+
+def label_fraction_indices(labels, fraction, seed=0):
+    """Sorted indices of a class-stratified ``fraction`` of ``labels`` (at least one per class)."""
+    _check_fraction(fraction)
+    labels = np.asarray(labels).reshape(-1)
+    if fraction == 1.0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n = max(1, int(round(len(idx) * fraction)))
+        keep.append(rng.choice(idx, n, replace=False))
+    return np.sort(np.concatenate(keep))
 
 
 def label_fraction(data, fraction, seed=0):
@@ -50,13 +73,7 @@ def label_fraction(data, fraction, seed=0):
     _check_fraction(fraction)
     if fraction == 1.0:
         return data
-    rng = np.random.default_rng(seed)
-    keep = []
-    for c in np.unique(data.labels):
-        idx = np.flatnonzero(data.labels == c)
-        n = max(1, int(round(len(idx) * fraction)))
-        keep.append(rng.choice(idx, n, replace=False))
-    return data.take(np.sort(np.concatenate(keep)))
+    return data.take(label_fraction_indices(data.labels, fraction, seed))
 
 
 def features(encoder, images, batch_size=512):
@@ -218,3 +235,31 @@ def fine_tune(
         "epochs": len(history.history.get("loss", [])),
         "seconds": seconds,
     }
+
+
+def probe_encoder(encoder, train, test, fractions=(0.01, 0.1), finetune_minutes=0.5, seed=0):
+    """The whole protocol for one encoder: one row of accuracies.
+
+    Features are computed once: ``linear`` and ``knn`` use all training labels; for each
+    fraction ``f`` (class-stratified ``label_fraction(train, f, seed)``, the same subset for
+    every encoder) ``linear@<f>%`` probes the frozen features and ``finetune@<f>%`` trains the
+    whole network for ``finetune_minutes``.
+
+    Returns:
+        ``{"linear", "knn", "linear@1%", "finetune@1%", ...: accuracy}``.
+    """
+    f_train = features(encoder, train.images)
+    f_test = features(encoder, test.images)
+    row = {
+        "linear": linear_probe((f_train, f_test), train, test)["accuracy"],
+        "knn": knn_probe((f_train, f_test), train, test)["accuracy"],
+    }
+    for fraction in fractions:
+        keep = label_fraction_indices(train.labels, fraction, seed)
+        few = train.take(keep)
+        tag = f"{100 * fraction:g}%"
+        row[f"linear@{tag}"] = linear_probe((f_train[keep], f_test), few, test)["accuracy"]
+        row[f"finetune@{tag}"] = fine_tune(encoder, few, test, minutes=finetune_minutes, seed=seed)[
+            "accuracy"
+        ]
+    return row

@@ -6,6 +6,14 @@ Example:
 """
 
 from zoo.models.backbones import BACKBONE_STRIDES, BACKBONES, build_backbone
+from zoo.models.clip import (
+    CLIPLogits,
+    build_audio_encoder,
+    build_caption_encoder,
+    build_clip,
+    build_image_encoder,
+    zero_shot_classify,
+)
 from zoo.models.landmarks import LandmarkModel, SoftArgmax2D, build_landmark_model
 from zoo.models.siamese import (
     build_embedding_model,
@@ -26,6 +34,12 @@ from zoo.models.vae import VAE, build_vae
 from zoo.models.yolo import YOLO, build_yolo
 
 __all__ = [
+    "build_audio_encoder",
+    "build_caption_encoder",
+    "build_clip",
+    "build_image_encoder",
+    "CLIPLogits",
+    "zero_shot_classify",
     "build_mlm_model",
     "build_text_encoder",
     "build_simclr",
