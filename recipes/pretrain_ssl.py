@@ -84,10 +84,10 @@ def parse_args(argv=None):
     group.add_argument(
         "--option",
         type=_option,
-        action="append",
+        nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="a method option, repeatable (e.g. mask=irregular, mode=quantized, noise=masking, "
+        help="method options (e.g. mask=irregular, mode=quantized, noise=masking, "
         "num_permutations=30, temperature=0.2, latent_dim=32, k=100)",
     )
     group.add_argument("--backbone", default="small_cnn", help="build_ssl_encoder backbone")

@@ -24,7 +24,7 @@ def test_smoke_run_writes_everything(tmp_path, task):
     args = [RECIPE, "--task", task, "--smoke", "--output", tmp_path / "runs", "--name", "r"]
     args += ["--export-dir", tmp_path / "saved"] if export else ["--no-export"]
     if task == "deepcluster":
-        args += ["--option", "k=8", "--option", "pca_dim=16"]
+        args += ["--option", "k=8", "pca_dim=16"]
     run_recipe(args, tmp_path, timeout=300)
     run = tmp_path / "runs" / "r"
     metrics = json.loads((run / "metrics.json").read_text())

@@ -42,6 +42,7 @@ import numpy as np
 from keras import ops
 
 from zoo.losses.clip import DEFAULT_LOGIT_SCALE, MAX_LOGIT_SCALE, clip_logits
+from zoo.models.checks import check_int
 from zoo.models.siamese import StackEmbeddings, build_two_tower
 
 __all__ = [
@@ -64,12 +65,6 @@ TEXT_POOLINGS = ("conv", "mean")
 # inference-mode statistics were seen to lag far behind (recall near chance at inference while
 # the training-mode loss was low).
 _BN_MOMENTUM = 0.9
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
-    return value
 
 
 # === Layers ===
@@ -224,8 +219,8 @@ def build_image_encoder(
             f"image_shape must be (height, width, channels) with sides >= 8. Received: "
             f"image_shape={image_shape!r}"
         )
-    _check_positive_int("embedding_dim", embedding_dim)
-    _check_positive_int("width", width)
+    check_int("embedding_dim", embedding_dim)
+    check_int("width", width)
     inputs = keras.Input(image_shape, name="images")
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     x = _conv_stack(x, width, "cnn")
@@ -253,8 +248,8 @@ def build_audio_encoder(
             f"input_shape must be (frames, mel_bins, channels) with frames, mel_bins >= 8. "
             f"Received: input_shape={input_shape!r}"
         )
-    _check_positive_int("embedding_dim", embedding_dim)
-    _check_positive_int("width", width)
+    check_int("embedding_dim", embedding_dim)
+    check_int("width", width)
     inputs = keras.Input(input_shape, name="spectrograms")
     x = keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, name="input_bn")(inputs)
     x = _conv_stack(x, width, "cnn")
@@ -294,10 +289,10 @@ def build_caption_encoder(
         >>> build_caption_encoder(45, max_length=16).output_shape
         (None, 128)
     """
-    _check_positive_int("vocabulary_size", vocabulary_size)
-    _check_positive_int("max_length", max_length)
-    _check_positive_int("embedding_dim", embedding_dim)
-    _check_positive_int("width", width)
+    check_int("vocabulary_size", vocabulary_size)
+    check_int("max_length", max_length)
+    check_int("embedding_dim", embedding_dim)
+    check_int("width", width)
     if pooling not in TEXT_POOLINGS:
         raise ValueError(f"pooling must be one of {TEXT_POOLINGS}. Received: pooling={pooling!r}")
     ids = keras.Input((max_length,), dtype="int32", name="tokens")
@@ -350,7 +345,7 @@ def build_clip(
         >>> model.compile(keras.optimizers.Adam(1e-3), loss={"logits": CLIPLoss()})
         >>> model.fit(multimodal_dataset(data, "image-text", 128), steps_per_epoch=200)
     """
-    _check_positive_int("projection_dim", projection_dim)
+    check_int("projection_dim", projection_dim)
     two_tower = build_two_tower(
         encoder_a, encoder_b, projection_dim=projection_dim, normalize=normalize
     )

@@ -34,6 +34,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from zoo.models.checks import check_int
 from zoo.ops.distances import DISTANCES, check_distance, rowwise_distance
 
 __all__ = [
@@ -121,12 +122,6 @@ class StackEmbeddings(keras.layers.Layer):
 # === Towers ===
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
-    return value
-
-
 def _small_cnn(x, width, name):
     """Conv(3x3)-BN-ReLU pairs with max-pooling, sized for 8–64 pixel images."""
     size = min(int(x.shape[1]), int(x.shape[2]))
@@ -195,8 +190,8 @@ def build_embedding_model(
         (None, 64)
     """
     input_shape = tuple(int(d) for d in input_shape)
-    _check_positive_int("embedding_dim", embedding_dim)
-    _check_positive_int("width", width)
+    check_int("embedding_dim", embedding_dim)
+    check_int("width", width)
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
     is_image = len(input_shape) == 3
@@ -357,7 +352,7 @@ def build_two_tower(
         >>> model.compile("adam", loss={"embeddings": ContrastiveLoss(margin=0.5)})
         >>> image_tower = model.get_layer("tower_a")
     """
-    _check_positive_int("projection_dim", projection_dim)
+    check_int("projection_dim", projection_dim)
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}. Received: distance={distance!r}")
     tower_a = _tower(encoder_a, projection_dim, normalize, "tower_a")

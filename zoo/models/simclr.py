@@ -45,6 +45,7 @@ import keras
 import tensorflow as tf
 
 from zoo.losses.contrastive import NTXentLoss, _check_temperature
+from zoo.models.checks import check_int, encoder_feature_dim
 
 __all__ = ["AUGMENT_DEFAULTS", "SimCLR", "build_simclr", "crop_and_resize", "simclr_augment"]
 
@@ -309,25 +310,6 @@ def simclr_augment(
 # === Model ===
 
 
-def _feature_dim(encoder):
-    try:
-        shape = encoder.output_shape
-    except (AttributeError, ValueError, RuntimeError):
-        shape = None
-    if not isinstance(shape, tuple) or len(shape) != 2 or shape[-1] is None:
-        raise ValueError(
-            "encoder must be a built keras.Model mapping images to (batch, features). Received "
-            f"output shape {shape!r}"
-        )
-    return int(shape[-1])
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
-    return value
-
-
 def _check_augment_options(options):
     options = dict(options or {})
     unknown = sorted(set(options) - set(AUGMENT_DEFAULTS))
@@ -379,12 +361,10 @@ class SimCLR(keras.Model):
             raise TypeError(f"Unknown arguments for SimCLR: {unknown}")
         super().__init__(name=name, **kwargs)
         # === Config ===
-        feature_dim = _feature_dim(encoder)
+        feature_dim = encoder_feature_dim(encoder)
         self.encoder = encoder
-        self.projection_dim = _positive_int("projection_dim", projection_dim)
-        self.hidden_dim = _positive_int(
-            "hidden_dim", feature_dim if hidden_dim is None else hidden_dim
-        )
+        self.projection_dim = check_int("projection_dim", projection_dim)
+        self.hidden_dim = check_int("hidden_dim", feature_dim if hidden_dim is None else hidden_dim)
         self.temperature = _check_temperature(temperature)
         self.augment_options = _check_augment_options(augment_options)
         if isinstance(seed, bool) or not isinstance(seed, int):

@@ -67,6 +67,8 @@ import os
 
 import keras
 
+from zoo.models.checks import check_int
+
 __all__ = [
     "COLORIZATION_MODES",
     "PRETEXT_TASKS",
@@ -93,12 +95,6 @@ _TASK_OPTIONS = {
 
 
 # === Argument checks ===
-
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")
-    return value
 
 
 def _check_input_shape(input_shape, name="input_shape"):
@@ -236,9 +232,9 @@ def build_ssl_encoder(
         raise ValueError(
             f"backbone must be one of {SSL_BACKBONES}. Received: backbone={backbone!r}"
         )
-    _check_int("width", width)
+    check_int("width", width)
     if feature_dim is not None:
-        _check_int("feature_dim", feature_dim)
+        check_int("feature_dim", feature_dim)
     weights = _check_weights(weights)
     height, width_px, channels = input_shape
     if backbone == "small_cnn" or backbone == "resnet_small":
@@ -329,15 +325,15 @@ def _check_options(task, options):
         )
     merged = {**allowed, **options}
     if "hidden_units" in allowed and merged["hidden_units"] is not None:
-        _check_int("hidden_units", merged["hidden_units"])
+        check_int("hidden_units", merged["hidden_units"])
     if "dropout" in allowed:
         d = merged["dropout"]
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= d < 1.0:
             raise ValueError(f"dropout must be in [0, 1). Received: dropout={d!r}")
     if "decoder_width" in allowed:
-        _check_int("decoder_width", merged["decoder_width"])
+        check_int("decoder_width", merged["decoder_width"])
     if task == "jigsaw":
-        _check_int("num_permutations", merged["num_permutations"], minimum=2)
+        check_int("num_permutations", merged["num_permutations"], minimum=2)
         if not isinstance(merged["tiles"], bool):
             raise ValueError(f"tiles must be True or False. Received: tiles={merged['tiles']!r}")
     if task == "colorization":
@@ -351,7 +347,7 @@ def _check_options(task, options):
                     "mode='quantized' needs num_bins (the number of ab bins Q, e.g. "
                     "len(ab_bins(10))). Received: num_bins=None"
                 )
-            _check_int("num_bins", merged["num_bins"], minimum=2)
+            check_int("num_bins", merged["num_bins"], minimum=2)
         elif merged["num_bins"] is not None:
             raise ValueError(
                 f"num_bins is only used with mode='quantized'. Received: "

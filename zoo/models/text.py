@@ -26,6 +26,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from zoo.models.checks import check_int
+
 __all__ = ["TokenAndPositionEmbedding", "build_mlm_model", "build_text_encoder"]
 
 
@@ -49,9 +51,9 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
 
     def __init__(self, vocab_size, sequence_length, embed_dim, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size = _positive_int("vocab_size", vocab_size)
-        self.sequence_length = _positive_int("sequence_length", sequence_length)
-        self.embed_dim = _positive_int("embed_dim", embed_dim)
+        self.vocab_size = check_int("vocab_size", vocab_size)
+        self.sequence_length = check_int("sequence_length", sequence_length)
+        self.embed_dim = check_int("embed_dim", embed_dim)
         self.token_embedding = keras.layers.Embedding(
             vocab_size, embed_dim, embeddings_initializer="glorot_uniform", name="tokens"
         )
@@ -80,12 +82,6 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             embed_dim=self.embed_dim,
         )
         return config
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
-    return value
 
 
 def build_text_encoder(
@@ -120,10 +116,10 @@ def build_text_encoder(
         >>> encoder(ops.ones((2, 24), "int32")).shape
         (2, 24, 32)
     """
-    _positive_int("embed_dim", embed_dim)
-    _positive_int("num_heads", num_heads)
-    _positive_int("ff_dim", ff_dim)
-    _positive_int("num_layers", num_layers)
+    check_int("embed_dim", embed_dim)
+    check_int("num_heads", num_heads)
+    check_int("ff_dim", ff_dim)
+    check_int("num_layers", num_layers)
     if embed_dim % num_heads:
         raise ValueError(
             "embed_dim must be divisible by num_heads. "
@@ -176,7 +172,7 @@ def build_mlm_model(encoder, vocab_size, name="mlm"):
         >>> mlm(ops.ones((2, 24), "int32")).shape
         (2, 24, 300)
     """
-    _positive_int("vocab_size", vocab_size)
+    check_int("vocab_size", vocab_size)
     embed_dim = encoder.output.shape[-1]
     ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = encoder(ids)

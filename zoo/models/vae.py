@@ -38,6 +38,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.models.checks import check_int, encoder_feature_dim
+
 __all__ = ["RECONSTRUCTION_LOSSES", "VAE", "build_vae", "kl_divergence", "reconstruction_loss"]
 
 RECONSTRUCTION_LOSSES = ("bce", "mse")
@@ -89,25 +91,6 @@ def reconstruction_loss(targets, logits, kind="bce"):
 
 
 # === Model ===
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
-    return value
-
-
-def _feature_dim(encoder):
-    try:
-        shape = encoder.output_shape
-    except (AttributeError, ValueError, RuntimeError):
-        shape = None
-    if not isinstance(shape, tuple) or len(shape) != 2 or shape[-1] is None:
-        raise ValueError(
-            "encoder must be a built keras.Model mapping images to (batch, features). Received "
-            f"output shape {shape!r}"
-        )
-    return int(shape[-1])
 
 
 def _build_decoder(latent_dim, input_shape, width, name):
@@ -178,7 +161,7 @@ class VAE(keras.Model):
             raise TypeError(f"Unknown arguments for VAE: {unknown}")
         super().__init__(name=name, **kwargs)
         # === Config ===
-        feature_dim = _feature_dim(encoder)
+        feature_dim = encoder_feature_dim(encoder)
         try:
             input_shape = tuple(int(d) for d in input_shape)
         except (TypeError, ValueError):
@@ -201,10 +184,10 @@ class VAE(keras.Model):
             raise ValueError(f"seed must be an integer. Received: seed={seed!r}")
         self.encoder = encoder
         self.image_shape = input_shape
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.latent_dim = check_int("latent_dim", latent_dim)
         self.beta = float(beta)
         self.reconstruction = reconstruction
-        self.decoder_width = _positive_int("decoder_width", decoder_width)
+        self.decoder_width = check_int("decoder_width", decoder_width)
         self.seed = seed
         # === Layers ===
         self.z_mean = keras.layers.Dense(self.latent_dim, dtype="float32", name="z_mean")
@@ -268,7 +251,7 @@ class VAE(keras.Model):
             n: number of samples.
             seed: an int for a reproducible draw; ``None`` uses the model's SeedGenerator.
         """
-        n = _positive_int("n", n)
+        n = check_int("n", n)
         generator = self.seed_generator if seed is None else keras.random.SeedGenerator(seed)
         z = keras.random.normal((n, self.latent_dim), seed=generator)
         return keras.ops.convert_to_numpy(self.decoder(z))
