@@ -154,3 +154,13 @@ def test_resolve_verbose():
     assert resolve_verbose(2, _Stream(True)) == 2
     with pytest.raises(ValueError, match="'loud'"):
         resolve_verbose("loud")
+
+
+def test_append_flags_survive_explicit_flag_detection():
+    from zoo.training.flags import build_parser, parse_flags
+
+    parser = build_parser("t", smoke_defaults={"epochs": 1})
+    parser.add_argument("--tag", action="append", default=[])
+    args = parse_flags(parser, ["--smoke", "--tag", "a", "--tag", "b", "--epochs", "3"])
+    assert args.tag == ["a", "b"] and args.epochs == 3  # explicit beats --smoke
+    assert parse_flags(parser, ["--smoke"]).tag == []

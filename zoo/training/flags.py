@@ -332,12 +332,37 @@ def build_parser(
 
 
 def _explicit_dests(parser: argparse.ArgumentParser, argv) -> set[str]:
-    """Names of the flags that ``argv`` sets explicitly (argparse keeps preset attributes)."""
+    """Names of the flags that ``argv`` sets explicitly (argparse keeps preset attributes).
+
+    Accumulating actions (``append``, ``count``, ``extend``) build on the preset value, so they
+    start from ``None`` instead of the sentinel.
+    """
+    accumulating = {
+        action.dest
+        for action in parser._actions
+        if isinstance(
+            action,
+            (
+                argparse._AppendAction,
+                argparse._AppendConstAction,
+                argparse._CountAction,
+                argparse._ExtendAction,
+            ),
+        )
+    }
     sentinel_namespace = argparse.Namespace(
-        **{action.dest: _UNSET for action in parser._actions if action.dest != "help"}
+        **{
+            action.dest: None if action.dest in accumulating else _UNSET
+            for action in parser._actions
+            if action.dest != "help"
+        }
     )
     namespace, _ = parser.parse_known_args(argv, namespace=sentinel_namespace)
-    return {key for key, value in vars(namespace).items() if value is not _UNSET}
+    return {
+        key
+        for key, value in vars(namespace).items()
+        if value is not _UNSET and not (key in accumulating and value is None)
+    }
 
 
 def parse_flags(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
