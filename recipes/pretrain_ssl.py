@@ -123,13 +123,6 @@ def load_data(args):
     return subsample(train, args.max_train, args.seed), subsample(test, args.max_test, args.seed)
 
 
-def probe_all(encoder, train, test, args):
-    """Linear + k-NN probes with all labels, linear + fine-tune per label fraction."""
-    return probe_encoder(
-        encoder, train, test, args.label_fractions, args.finetune_minutes, args.seed
-    )
-
-
 def main(argv=None):
     args = parse_args(argv)
     configure(args)
@@ -173,8 +166,12 @@ def main(argv=None):
         "pretrain_seconds": result.seconds,
         "pretrain_steps": result.steps,
         "history": {k: [float(v) for v in vs] for k, vs in result.history.items()},
-        "pretrained": probe_all(encoder, train, test, args),
-        "random_init": probe_all(random_encoder, train, test, args),
+        **{
+            name: probe_encoder(
+                model, train, test, args.label_fractions, args.finetune_minutes, args.seed
+            )
+            for name, model in (("pretrained", encoder), ("random_init", random_encoder))
+        },
     }
     for name in ("pretrained", "random_init"):
         print(f"{name:<12}", " ".join(f"{k}={v:.4f}" for k, v in metrics[name].items()))

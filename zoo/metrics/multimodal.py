@@ -11,12 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.ops.distances import unit_rows
+
 __all__ = ["cross_modal_recall_at_k", "similarity_matrix_plot"]
-
-
-def _unit(x):
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def cross_modal_recall_at_k(a_emb, b_emb, ks=(1, 5), labels_a=None, labels_b=None):
@@ -97,7 +94,7 @@ def similarity_matrix_plot(
     n = min(int(num), len(a_emb), len(b_emb))
     if n < 1:
         raise ValueError("similarity_matrix_plot needs at least one pair.")
-    sim = _unit(a_emb[:n]) @ _unit(b_emb[:n]).T
+    sim = unit_rows(a_emb[:n]) @ unit_rows(b_emb[:n]).T
     fig, ax = plt.subplots(figsize=(4 + 0.35 * n, 3 + 0.35 * n), dpi=100)
     im = ax.imshow(sim, cmap="viridis", vmin=-1.0, vmax=1.0)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="cosine similarity")

@@ -44,6 +44,7 @@ from keras import ops
 from zoo.losses.clip import DEFAULT_LOGIT_SCALE, MAX_LOGIT_SCALE, clip_logits
 from zoo.models.checks import check_int
 from zoo.models.siamese import StackEmbeddings, build_two_tower
+from zoo.ops.distances import unit_rows
 
 __all__ = [
     "CLIPLogits",
@@ -380,11 +381,6 @@ def embed(tower, inputs, batch_size=512):
     return np.concatenate(out).astype(np.float32)
 
 
-def _unit(x):
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def class_prototypes(embeddings, labels, num_classes=None):
     """Unit-norm mean embedding of each class (classes without items give zero rows).
 
@@ -395,7 +391,7 @@ def class_prototypes(embeddings, labels, num_classes=None):
     Returns:
         float32 ``(num_classes, D)``.
     """
-    embeddings = _unit(embeddings)
+    embeddings = unit_rows(embeddings)
     labels = np.asarray(labels).reshape(-1)
     num_classes = int(labels.max()) + 1 if num_classes is None else int(num_classes)
     sums = np.zeros((num_classes, embeddings.shape[1]), np.float32)
@@ -414,7 +410,7 @@ def classify_by_prototypes(embeddings, prototypes):
     Returns:
         ``(predictions int (N,), similarities float32 (N, C))``.
     """
-    similarities = _unit(embeddings) @ _unit(prototypes).T
+    similarities = unit_rows(embeddings) @ unit_rows(prototypes).T
     return np.argmax(similarities, axis=1), similarities.astype(np.float32)
 
 
@@ -434,7 +430,7 @@ def knn_classify(embeddings, reference_embeddings, reference_labels, k=10):
     """
     labels = np.asarray(reference_labels).reshape(-1)
     k = max(1, min(int(k), len(labels)))
-    sims = _unit(embeddings) @ _unit(reference_embeddings).T
+    sims = unit_rows(embeddings) @ unit_rows(reference_embeddings).T
     top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     votes = np.zeros((len(sims), int(labels.max()) + 1))
     for rank in range(k):  # earlier ranks add a little more, so ties go to the nearest
@@ -482,6 +478,6 @@ def zero_shot_classify(image_tower, text_tower, images, prompts, tokenizer=None,
     if prompts.ndim == 2:
         prompts = prompts[:, None]
     num_classes, per_class = prompts.shape[:2]
-    text = _unit(embed(text_tower, prompts.reshape((-1,) + prompts.shape[2:]), batch_size))
+    text = unit_rows(embed(text_tower, prompts.reshape((-1,) + prompts.shape[2:]), batch_size))
     classes = text.reshape(num_classes, per_class, -1).mean(axis=1)
     return classify_by_prototypes(embed(image_tower, images, batch_size), classes)

@@ -46,6 +46,7 @@ import tensorflow as tf
 
 from zoo.losses.contrastive import NTXentLoss, _check_temperature
 from zoo.models.checks import check_int, encoder_feature_dim
+from zoo.ops.random import low_bits, split_seed, uniform
 
 __all__ = ["AUGMENT_DEFAULTS", "SimCLR", "build_simclr", "crop_and_resize", "simclr_augment"]
 
@@ -89,26 +90,8 @@ def _check_fraction(name, value, high=1.0):
     return float(value)
 
 
-def _low_bits(seed):
-    # XLA keys stateless ops with the low 32 bits of each seed word, the TF kernels with all 64
-    return tf.bitwise.bitwise_and(tf.cast(seed, tf.int64), 0xFFFFFFFF)
-
-
-def _split(seed, num):
-    return _low_bits(tf.random.experimental.stateless_split(seed, num))
-
-
-def _uniform(seed, batch, low, high):
-    """float32 uniform in ``[low, high)`` from uint32 draws (24 bits), which XLA and the TF
-    kernels produce identically (the float ``stateless_uniform`` differs under ``jit_compile``).
-    """
-    bits = tf.random.stateless_uniform([batch], seed, minval=None, maxval=None, dtype=tf.uint32)
-    unit = tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
-    return low + (high - low) * unit
-
-
 def _bernoulli(seed, batch, p):
-    return _uniform(seed, batch, 0.0, 1.0) < p
+    return uniform([batch], seed) < p
 
 
 def _per_image(x):
@@ -123,15 +106,15 @@ def _random_resized_crop(x, seed, scale, ratio, size):
     batch = tf.shape(x)[0]
     height = tf.cast(tf.shape(x)[1], tf.float32)
     width = tf.cast(tf.shape(x)[2], tf.float32)
-    s = _split(seed, 4)
-    area = _uniform(s[0], batch, scale[0], scale[1])
-    log_ratio = _uniform(s[1], batch, math.log(ratio[0]), math.log(ratio[1]))
+    s = split_seed(seed, 4)
+    area = uniform([batch], s[0], scale[0], scale[1])
+    log_ratio = uniform([batch], s[1], math.log(ratio[0]), math.log(ratio[1]))
     aspect = tf.exp(log_ratio)  # width / height in pixels
     # fractions of the image side: (h·H)·(w·W) = area·H·W and (w·W)/(h·H) = aspect
     h = tf.minimum(tf.sqrt(area * width / (aspect * height)), 1.0)
     w = tf.minimum(tf.sqrt(area * aspect * height / width), 1.0)
-    y0 = _uniform(s[2], batch, 0.0, 1.0) * (1.0 - h)
-    x0 = _uniform(s[3], batch, 0.0, 1.0) * (1.0 - w)
+    y0 = uniform([batch], s[2], 0.0, 1.0) * (1.0 - h)
+    x0 = uniform([batch], s[3], 0.0, 1.0) * (1.0 - w)
     boxes = tf.stack([y0, x0, y0 + h, x0 + w], axis=1)
     return crop_and_resize(x, boxes, size)
 
@@ -178,20 +161,20 @@ def crop_and_resize(images, boxes, size):
 def _color_jitter(x, seed, brightness, contrast, saturation, hue):
     batch = tf.shape(x)[0]
     channels = x.shape[-1]
-    s = _split(seed, 4)
+    s = split_seed(seed, 4)
     if brightness > 0:
-        factor = _uniform(s[0], batch, max(0.0, 1.0 - brightness), 1.0 + brightness)
+        factor = uniform([batch], s[0], max(0.0, 1.0 - brightness), 1.0 + brightness)
         x = tf.clip_by_value(x * _per_image(factor), 0.0, 1.0)
     if contrast > 0:
-        factor = _uniform(s[1], batch, max(0.0, 1.0 - contrast), 1.0 + contrast)
+        factor = uniform([batch], s[1], max(0.0, 1.0 - contrast), 1.0 + contrast)
         mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
         x = tf.clip_by_value((x - mean) * _per_image(factor) + mean, 0.0, 1.0)
     if channels == 3 and saturation > 0:
-        factor = _uniform(s[2], batch, max(0.0, 1.0 - saturation), 1.0 + saturation)
+        factor = uniform([batch], s[2], max(0.0, 1.0 - saturation), 1.0 + saturation)
         gray = _grayscale(x)
         x = tf.clip_by_value((x - gray) * _per_image(factor) + gray, 0.0, 1.0)
     if channels == 3 and hue > 0:
-        shift = _uniform(s[3], batch, -hue, hue)
+        shift = uniform([batch], s[3], -hue, hue)
         hsv = tf.image.rgb_to_hsv(x)
         h = tf.math.floormod(hsv[..., 0] + tf.reshape(shift, [-1, 1, 1]), 1.0)
         x = tf.clip_by_value(tf.image.hsv_to_rgb(tf.stack([h, hsv[..., 1], hsv[..., 2]], -1)), 0, 1)
@@ -202,7 +185,7 @@ def _gaussian_blur(x, seed, sigma_range):
     batch = tf.shape(x)[0]
     side = min(x.shape[1], x.shape[2])
     radius = max(1, int(round(0.1 * side)) // 2)
-    sigma = _uniform(seed, batch, sigma_range[0], sigma_range[1])
+    sigma = uniform([batch], seed, sigma_range[0], sigma_range[1])
     offsets = tf.range(-radius, radius + 1, dtype=tf.float32)
     kernel = tf.exp(-tf.square(offsets)[None, :] / (2.0 * tf.square(sigma)[:, None]))
     kernel = kernel / tf.reduce_sum(kernel, axis=1, keepdims=True)  # (B, K)
@@ -289,7 +272,7 @@ def simclr_augment(
         output_size = (int(images.shape[1]), int(images.shape[2]))
     output_size = tuple(int(v) for v in output_size)
 
-    seeds = _split(_low_bits(seed), 7)
+    seeds = split_seed(low_bits(seed), 7)
     x = tf.cast(images, tf.float32) / 255.0
     batch = tf.shape(x)[0]
     x = _random_resized_crop(x, seeds[0], crop_scale, crop_ratio, output_size)
@@ -398,7 +381,7 @@ class SimCLR(keras.Model):
 
     def views(self, images, seed):
         """The two augmented views of ``images`` for a shape-[2] ``seed``: ``(view1, view2)``."""
-        seed1, seed2 = tf.unstack(_split(_low_bits(seed), 2))
+        seed1, seed2 = tf.unstack(split_seed(low_bits(seed), 2))
         return (
             simclr_augment(images, seed1, **self.augment_options),
             simclr_augment(images, seed2, **self.augment_options),

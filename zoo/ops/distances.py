@@ -27,10 +27,12 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
 from keras import ops
 
 __all__ = [
     "DISTANCES",
+    "unit_rows",
     "check_distance",
     "cosine_distance",
     "l2_distance",
@@ -194,3 +196,9 @@ def rowwise_distance(a, b, distance="squared_l2"):
     if distance == "l2":
         return l2_distance(a, b)
     return cosine_distance(a, b)
+
+
+def unit_rows(x):
+    """NumPy: each row of ``x`` scaled to unit L2 norm (zero rows stay zero), float32."""
+    x = np.asarray(x, np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)

@@ -94,7 +94,7 @@ def _check_images(images):
     return images
 
 
-def _image_stream(images, batch_size, seed):
+def _image_stream(images, seed):
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices(images)
@@ -199,7 +199,7 @@ def pretrain_encoder(
 def _keras_method(method, encoder, images, batch_size, learning_rate, seed, options, on_device):
     import tensorflow as tf
 
-    stream = _image_stream(images, batch_size, seed)
+    stream = _image_stream(images, seed)
     optimizer = keras.optimizers.Adam(learning_rate)
     if method == "simclr":
         from zoo.models.simclr import build_simclr

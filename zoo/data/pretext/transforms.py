@@ -28,6 +28,8 @@ import types
 import numpy as np
 import tensorflow as tf
 
+from zoo.ops.random import low_bits, split_seed, uniform, uniform_bits, unit_float
+
 TASKS = ("rotation", "jigsaw", "colorization", "inpainting", "denoising")
 
 _DEFAULTS = {
@@ -73,18 +75,12 @@ def as_seed(seed):
         raise ValueError(
             f"seed must be an int or a shape-[2] integer tensor. Received: seed={seed!r}"
         )
-    return _low_bits(tf.cast(tensor, tf.int64))
-
-
-def _low_bits(seed):
-    # XLA keys stateless ops with the low 32 bits of each seed word, the TF kernels with all 64:
-    # keeping only the low 32 bits makes both give the same numbers.
-    return tf.bitwise.bitwise_and(seed, 0xFFFFFFFF)
+    return low_bits(tf.cast(tensor, tf.int64))
 
 
 def _split(seed, num):
     """``num`` independent sub-seeds of ``seed`` (a tuple of [2] int64 tensors)."""
-    return tuple(tf.unstack(_low_bits(tf.random.experimental.stateless_split(seed, num))))
+    return tuple(tf.unstack(split_seed(seed, num)))
 
 
 def batch_seed(seed, index, stream=0):
@@ -175,22 +171,6 @@ def _check_numbers(task, o):
             raise _bad(task, "stddev", o["stddev"], "a number >= 0 (pixel units)")
         if not _is_number(o["fraction"]) or not 0 <= o["fraction"] <= 1:
             raise _bad(task, "fraction", o["fraction"], "a fraction in [0, 1]")
-
-
-def _bits(shape, seed):
-    """Stateless uint32 draws: XLA and the TF kernels give the same integers (not so for the
-    float ``stateless_uniform``), so labels made in a compiled train step match tf.data's."""
-    return tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype=tf.uint32)
-
-
-def _unit(bits):
-    """uint32 draws → float32 uniform in [0, 1) (24 bits)."""
-    return tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) * (1.0 / (1 << 24))
-
-
-def _uniform(shape, seed, minval=0.0, maxval=1.0):
-    """float32 uniform in [minval, maxval) from ``_bits``."""
-    return minval + (maxval - minval) * _unit(_bits(shape, seed))
 
 
 def _normal_from_bits(bits, shape):
@@ -616,16 +596,16 @@ def colorization(images, seed, *, mode="regression", bin_size=10):
 def _draw_masks(b, seed, o):
     """The random numbers of ``b`` masks (all float32 uniform in [0, 1) but ``count``)."""
     if o["mask"] == "rectangle":
-        return {"rect": _uniform([b, 4], seed)}  # area, aspect ratio, top, left
+        return {"rect": uniform([b, 4], seed)}  # area, aspect ratio, top, left
     s, v = o["max_strokes"], _SEGMENTS_PER_STROKE
     seeds = _split(seed, 6)
     return {
-        "start": _uniform([b, s, 1, 2], seeds[0]),
-        "heading": _uniform([b, s, 1], seeds[1]),
-        "turns": _uniform([b, s, v], seeds[2]),
-        "lengths": _uniform([b, s, v], seeds[3]),
+        "start": uniform([b, s, 1, 2], seeds[0]),
+        "heading": uniform([b, s, 1], seeds[1]),
+        "turns": uniform([b, s, v], seeds[2]),
+        "lengths": uniform([b, s, v], seeds[3]),
         "count": tf.random.stateless_uniform([b, 1], seeds[4], 1, s + 1, dtype=tf.int32),
-        "fraction": _uniform([b], seeds[5]),
+        "fraction": uniform([b], seeds[5]),
     }
 
 
@@ -800,9 +780,9 @@ def inpainting(
 def _draw_denoising(x, seed, o):
     b, h, w, c = _shape(x)
     if o["noise"] == "gaussian":  # the normal draws themselves (XLA's CPU sin/cos are slow)
-        bits = _bits([(b * h * w * c + 1) // 2], seed)
+        bits = uniform_bits([(b * h * w * c + 1) // 2], seed)
         return {"noise": _normal_from_bits(bits, tf.shape(x))}
-    return {"bits": _bits([b, h, w, 1], seed)}  # one draw per pixel, all channels
+    return {"bits": uniform_bits([b, h, w, 1], seed)}  # one draw per pixel, all channels
 
 
 def _apply_denoising(x, draws, o):
@@ -810,7 +790,7 @@ def _apply_denoising(x, draws, o):
     if o["noise"] == "gaussian":
         noisy = x + float(o["stddev"]) * draws["noise"]
     else:
-        u = _unit(draws["bits"])
+        u = unit_float(draws["bits"])
         p = float(o["fraction"])
         if o["noise"] == "masking":
             noisy = tf.where(u < p, 0.0, x)
