@@ -20,6 +20,10 @@ Sections (all printed; ``--json`` also writes the numbers):
     python benchmarks/bench_metric_learning.py                 # full: ~6 x --minutes (10)
     python benchmarks/bench_metric_learning.py --minutes 3     # shorter training
     python benchmarks/bench_metric_learning.py --quick         # a couple of minutes, smoke check
+
+4. Zero-shot defaults study: variants of the recipe defaults (augmentation, margin, embedding
+   size), ``--study-minutes`` each on classes 0-4, and the default's seen/unseen recall@1 during
+   training (would early stopping on unseen classes help?).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 
 # Recipe defaults (recipes/train_triplet.py, recipes/train_siamese.py).
 TOWER = {"embedding_dim": 64, "width": 16}
-TRIPLET = {"margin": 0.2, "distance": "squared_l2", "p": 8, "k": 8, "lr": 2e-3}
+TRIPLET = {"margin": 0.2, "distance": "squared_l2", "p": 10, "k": 8, "lr": 2e-3}
 SIAMESE = {"margin": 1.0, "batch": 64, "hard_fraction": 0.5, "lr": 2e-3}
 KEYS = (
     "recall@1",
@@ -116,6 +120,18 @@ def addons_semi_hard_loss(labels, embeddings, margin=1.0):
     positives = tf.cast(same, tf.float32) - tf.eye(n)
     terms = tf.maximum((margin + d - chosen) * positives, 0.0)
     return tf.reduce_sum(terms) / tf.reduce_sum(positives)
+
+
+def apply_override(parser, item):
+    """``KEY=VALUE`` into ``TOWER`` or ``TRIPLET`` (the value parsed as the default's type)."""
+    key, sep, value = item.partition("=")
+    target = TOWER if key in TOWER else TRIPLET if key in TRIPLET else None
+    if not sep or target is None:
+        parser.error(f"--set {item!r}: expected KEY=VALUE with KEY in {sorted({*TOWER, *TRIPLET})}")
+    try:
+        target[key] = type(target[key])(value)
+    except ValueError:
+        parser.error(f"--set {item!r}: {value!r} is not a {type(target[key]).__name__}")
 
 
 def median_ms(fn, reps):
@@ -195,27 +211,87 @@ def fit_for(model, dataset, minutes, lr, callbacks=(), steps=100):
         "train_seconds": time.monotonic() - start,
         "steps": epochs * steps,
         "final_loss": float(history.history["loss"][-1]),
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
     }
 
 
-def triplet_encoder(train, mining, minutes, seed, augment=True):
+def triplet_encoder(
+    train,
+    mining,
+    minutes,
+    seed,
+    augment=True,
+    max_shift=0.0,
+    tower=None,
+    triplet=None,
+    callbacks=(),
+):
+    tower = {**TOWER, **(tower or {})}
+    triplet = {**TRIPLET, **(triplet or {})}
     keras.utils.set_random_seed(seed)
-    encoder = build_embedding_model(train.image_shape, **TOWER)
+    encoder = build_embedding_model(train.image_shape, **tower)
     encoder.compile(
-        keras.optimizers.Adam(TRIPLET["lr"]),
-        TripletLoss(TRIPLET["margin"], mining, TRIPLET["distance"]),
+        keras.optimizers.Adam(triplet["lr"]),
+        TripletLoss(triplet["margin"], mining, triplet["distance"]),
     )
-    p = min(TRIPLET["p"], len(np.unique(train.labels)))
+    p = min(triplet["p"], len(np.unique(train.labels)))
     ds = pk_batches(
         train.images,
         train.labels,
         p=p,
-        k=TRIPLET["k"],
+        k=triplet["k"],
         seed=seed,
-        augment=make_augmentation(max_shift=0.0, seed=seed) if augment else None,
+        augment=make_augmentation(max_shift=max_shift, seed=seed) if augment else None,
     )
-    info = fit_for(encoder, ds, minutes, TRIPLET["lr"])
+    info = fit_for(encoder, ds, minutes, triplet["lr"], [*callbacks])
     return encoder, info
+
+
+# Zero-shot study: which defaults keep unseen-class recall from dropping (train on 0-4).
+STUDY = {
+    "default (flip, dim 64, margin 0.2)": {},
+    "no augmentation": {"augment": False},
+    "flip + 10% shift": {"max_shift": 0.1},
+    "margin 0.5": {"triplet": {"margin": 0.5}},
+    "embedding 128": {"tower": {"embedding_dim": 128}},
+}
+
+
+def zero_shot_study(seen_train, seen_test, unseen_test, minutes, seed, curve_every=10):
+    """Each ``STUDY`` variant trained ``minutes`` on the seen classes; recall@1 leave-one-out on
+    seen and unseen test images; the default also logs both every ``curve_every`` epochs (100
+    steps each), to show whether stopping early would have kept more unseen-class recall."""
+    rows, curve = {}, None
+    for name, variant in STUDY.items():
+        callbacks = []
+        if not variant:
+            callbacks = [
+                _recall_logger(seen_test, "seen_", curve_every),
+                _recall_logger(unseen_test, "unseen_", curve_every),
+            ]
+        encoder, info = triplet_encoder(
+            seen_train, "semi-hard", minutes, seed, callbacks=callbacks, **variant
+        )
+        rows[name] = {
+            part: retrieval_metrics(
+                compute_embeddings(encoder, te.images), te.labels, ks=(1,), map_at_r=False
+            )["recall@1"]
+            for part, te in (("seen", seen_test), ("unseen", unseen_test))
+        }
+        rows[name]["steps"] = info["steps"]
+        if callbacks:
+            curve = info["history"]
+    return rows, curve
+
+
+def _recall_logger(data, prefix, every):
+    from zoo.metrics.retrieval import RetrievalMetricsCallback
+
+    class OfTheTrainedModel(RetrievalMetricsCallback):
+        def on_train_begin(self, logs=None):
+            self.encoder = self.model  # the tower being trained
+
+    return OfTheTrainedModel(None, data.images, data.labels, prefix=prefix, every=every)
 
 
 def siamese_encoder(train, minutes, seed):
@@ -272,12 +348,30 @@ def main(argv=None):
         help="tiny run: data subsets, 0.2 min per model, fewer repetitions",
     )
     parser.add_argument("--modes", default="all,hard,semi-hard", help="triplet mining modes")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-siamese", action="store_true")
     parser.add_argument("--skip-zero-shot", action="store_true")
+    parser.add_argument(
+        "--study-minutes",
+        type=float,
+        default=2.5,
+        help="training per variant of the zero-shot defaults study (0 skips it; default: "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a recipe default for this run, e.g. p=10 embedding_dim=128; keys: "
+        f"{', '.join(sorted({*TOWER, *TRIPLET}))}",
+    )
     parser.add_argument("--eval-pairs", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
+    for item in args.set:
+        apply_override(parser, item)
     minutes = 0.2 if args.quick else args.minutes
     reps = 10 if args.quick else 50
     pairs = 2000 if args.quick else args.eval_pairs
@@ -288,27 +382,29 @@ def main(argv=None):
     print(
         f"data: {train.source} train {len(train)}, test {len(test)}, "
         f"image {train.image_shape}; {minutes:g} min of training per model; "
-        f"TF {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs"
+        f"TF {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs\n"
+        f"tower {TOWER}, triplet {TRIPLET}"
     )
-    results = {"minutes": minutes, "quick": args.quick}
+    results = {"minutes": minutes, "quick": args.quick, "tower": TOWER, "triplet": TRIPLET}
 
     # 1. speed
-    speed = bench_speed(train.images, reps)
-    results["speed"] = speed
-    print("\n1. semi-hard triplet loss, forward + backward, 256 x 128-d (median ms)")
-    print(f"  zoo TripletLoss(semi-hard)           {speed['zoo_semi_hard_ms']:8.2f} ms")
-    print(
-        f"  zoo, the addon's definition          "
-        f"{speed['zoo_semi_hard_addons_definition_ms']:8.2f} ms"
-    )
-    print(f"  tensorflow-addons algorithm          {speed['addons_algorithm_ms']:8.2f} ms")
-    print(f"  tower training step, 256 images      {speed['encoder_train_step_ms']:8.2f} ms")
-    print(
-        f"  speed-up vs addons: {speed['speedup_vs_addons']:.1f}x; loss = "
-        f"{100 * speed['loss_share_of_train_step']:.1f}% of the training step; "
-        f"same values: |dloss| = {speed['loss_abs_diff']:.2e}, "
-        f"max |dgrad| = {speed['grad_max_abs_diff']:.2e}"
-    )
+    if not args.skip_speed:
+        speed = bench_speed(train.images, reps)
+        results["speed"] = speed
+        print("\n1. semi-hard triplet loss, forward + backward, 256 x 128-d (median ms)")
+        print(f"  zoo TripletLoss(semi-hard)           {speed['zoo_semi_hard_ms']:8.2f} ms")
+        print(
+            f"  zoo, the addon's definition          "
+            f"{speed['zoo_semi_hard_addons_definition_ms']:8.2f} ms"
+        )
+        print(f"  tensorflow-addons algorithm          {speed['addons_algorithm_ms']:8.2f} ms")
+        print(f"  tower training step, 256 images      {speed['encoder_train_step_ms']:8.2f} ms")
+        print(
+            f"  speed-up vs addons: {speed['speedup_vs_addons']:.1f}x; loss = "
+            f"{100 * speed['loss_share_of_train_step']:.1f}% of the training step; "
+            f"same values: |dloss| = {speed['loss_abs_diff']:.2e}, "
+            f"max |dgrad| = {speed['grad_max_abs_diff']:.2e}"
+        )
 
     # 2. all classes
     options = {"num_pairs": pairs, "seed": args.seed}
@@ -385,6 +481,35 @@ def main(argv=None):
         print(
             "  recall@1 leave-one-out within the test split: "
             + "; ".join(f"{k} {v:.4f}" for k, v in loo.items())
+        )
+
+    # 4. which defaults keep unseen-class recall
+    if args.study_minutes > 0:
+        study_minutes = 0.1 if args.quick else args.study_minutes
+        seen_train, _ = split_classes(train, [5, 6, 7, 8, 9])
+        seen_test, unseen_test = split_classes(test, [5, 6, 7, 8, 9])
+        study, curve = zero_shot_study(
+            seen_train, seen_test, unseen_test, study_minutes, args.seed, curve_every=10
+        )
+        results["zero_shot_study"] = {"minutes": study_minutes, "rows": study}
+        print(
+            f"\n4. zero-shot defaults study: semi-hard on classes 0-4, {study_minutes:g} min each; "
+            "recall@1 leave-one-out within the test split"
+        )
+        print(f"{'':<36}{'seen 0-4':>10}{'unseen 5-9':>12}{'steps':>8}")
+        for name, row in study.items():
+            print(f"{name:<36}{row['seen']:>10.4f}{row['unseen']:>12.4f}{row['steps']:>8d}")
+        points = sorted(
+            {
+                (i + 1) * 100: (curve["seen_recall@1"][i], curve["unseen_recall@1"][i])
+                for i in range(len(curve["loss"]))
+                if i == 0 or (i + 1) % 10 == 0
+            }.items()
+        )
+        results["zero_shot_study"]["curve"] = points
+        print(
+            "  default, during training (step: seen / unseen): "
+            + "; ".join(f"{step}: {a:.3f} / {b:.3f}" for step, (a, b) in points)
         )
 
     if args.json:

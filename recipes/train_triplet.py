@@ -14,8 +14,14 @@ Data: Fashion-MNIST from the local IDX files (Debian package `dataset-fashion-mn
     (zero-shot retrieval on unseen classes).
 Expected result: Fashion-MNIST, default flags: test recall@1 about 0.90 (raw pixels 0.85),
     MAP@R about 0.77 (pixels 0.30), verification accuracy 0.94 (measured with 10 x 200 steps;
-    random shifts as augmentation cost 2 points there, flips cost nothing). See
-    benchmarks/bench_metric_learning.py for the time-budgeted comparison.
+    random shifts as augmentation cost 2 points there, flips cost nothing; P = 8). The default
+    batch is now 80 = P 10 × K 8, every class in every batch, so the confusable classes (shirt,
+    T-shirt, pullover, coat) meet in each batch: 10 minutes of training reach recall@1 0.922
+    (P = 8: 0.919) in benchmarks/bench_metric_learning.py, the time-budgeted comparison.
+    Zero-shot (`--holdout-classes`): unseen-class recall falls the longer the tower trains on the
+    seen classes (leave-one-out recall@1 on classes 5-9: 0.884 after 2.5 minutes, 0.846 after
+    10; raw pixels 0.921); train briefly, or watch `RetrievalMetricsCallback` on classes held out
+    for validation.
 Runtime: about 4 minutes on a 2-core CPU with the defaults; `--smoke` well under a minute.
 
     python recipes/train_triplet.py                          # train, evaluate, plot, export
@@ -54,7 +60,7 @@ from zoo.training import build_parser, compile_options, configure, parse_flags, 
 
 # === Hyperparameters ===
 # batch_size = P x K (P classes, K examples each); image_size None = the data's own size.
-DEFAULTS = {"epochs": 12, "batch_size": 64, "image_size": None, "steps_per_epoch": 200}
+DEFAULTS = {"epochs": 12, "batch_size": 80, "image_size": None, "steps_per_epoch": 200}
 SMOKE = {"epochs": 1, "batch_size": 16, "image_size": None, "steps_per_epoch": 2}
 
 

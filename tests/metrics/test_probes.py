@@ -117,3 +117,34 @@ def test_probe_encoder_row_uses_the_same_label_subset():
     assert set(row) == {"linear", "knn", "linear@10%", "finetune@10%"}
     assert all(0.0 <= v <= 1.0 for v in row.values())
     assert row["linear"] >= 0.9  # the bright square is linearly visible even in random features
+
+
+@pytest.mark.parametrize(
+    "recalibrate_bn, freeze, expected_calls", [(True, False, 1), (False, False, 0), (True, True, 0)]
+)
+def test_fine_tune_recalibrates_batchnorm_on_the_training_images(
+    monkeypatch, recalibrate_bn, freeze, expected_calls
+):
+    import zoo.training.batchnorm as batchnorm
+
+    calls = []
+    real = batchnorm.recalibrate_batchnorm
+    monkeypatch.setattr(
+        batchnorm,
+        "recalibrate_batchnorm",
+        lambda model, images, **kw: calls.append(np.asarray(images)) or real(model, images, **kw),
+    )
+    train, test = _image_blobs(16, 0), _image_blobs(8, 1)
+    fine_tune(
+        _tiny_encoder(),
+        train,
+        test,
+        minutes=0.1,
+        max_epochs=1,
+        batch_size=8,
+        recalibrate_bn=recalibrate_bn,
+        freeze_encoder=freeze,
+    )
+    assert len(calls) == expected_calls
+    if calls:
+        np.testing.assert_array_equal(calls[0], train.images)

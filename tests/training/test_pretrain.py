@@ -74,3 +74,22 @@ def test_on_device_labels_train_the_same_model():
     )
     assert type(result.model).__name__ == "OnDevicePretext"
     assert any(not np.allclose(a, b) for a, b in zip(before, encoder.get_weights(), strict=True))
+
+
+@pytest.mark.slow
+def test_deepcluster_takes_an_optimizer_and_counts_its_steps():
+    import keras
+
+    images = _images(1, n=48)
+    encoder = build_ssl_encoder(images.shape[1:], width=8)
+    optimizer = keras.optimizers.SGD(0.01)
+    result = pretrain_encoder(
+        "deepcluster",
+        images,
+        encoder=encoder,
+        minutes=0.005,
+        batch_size=8,
+        options={**OPTIONS["deepcluster"], "optimizer": optimizer, "num_samples": 16},
+    )
+    assert result.model.optimizer is optimizer and int(optimizer.iterations) >= 2
+    assert result.steps == 2 * len(result.history["loss"])

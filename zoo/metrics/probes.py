@@ -171,6 +171,7 @@ def fine_tune(
     learning_rate=1e-3,
     freeze_encoder=False,
     augment=None,
+    recalibrate_bn=True,
     seed=0,
     verbose=0,
 ):
@@ -190,6 +191,10 @@ def fine_tune(
         freeze_encoder: train the head only (a linear probe by gradient descent).
         augment: ``fn(images float32) -> images`` applied to training batches
             (e.g. ``zoo.data.classification.make_augmentation(flip=False)``), or ``None``.
+        recalibrate_bn: after training, re-estimate BatchNorm statistics on the training images
+            (``zoo.training.batchnorm.recalibrate_batchnorm``): a few hundred steps leave the
+            moving averages (momentum 0.99) half-way to the starting point, which can collapse
+            test accuracy.
         seed: head initialisation and shuffling.
         verbose: Keras ``fit`` verbosity.
 
@@ -229,6 +234,10 @@ def fine_tune(
         shuffle=False,  # shuffled in tf.data
     )
     seconds = time.monotonic() - start
+    if recalibrate_bn and not freeze_encoder:
+        from zoo.training.batchnorm import recalibrate_batchnorm
+
+        recalibrate_batchnorm(model, train.images, seed=seed)
     logits = compute_embeddings(model, test.images, 512)
     return {
         "accuracy": float(np.mean(np.argmax(logits, axis=1) == test.labels)),

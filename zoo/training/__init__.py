@@ -11,6 +11,7 @@ Every piece is usable on its own; ``train`` strings them together for recipes::
     result = train(model, train_ds, args, recipe="yolo", validation_data=val_ds)
 """
 
+from zoo.training.batchnorm import recalibrate_batchnorm
 from zoo.training.callbacks import (
     BudgetLRSchedule,
     TimeBudget,
@@ -56,6 +57,7 @@ __all__ = [
     "kmeans",
     "PretrainResult",
     "pretrain_encoder",
+    "recalibrate_batchnorm",
     "SSL_METHODS",
     "train_deepcluster",
     "BudgetLRSchedule",
