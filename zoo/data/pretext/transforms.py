@@ -662,8 +662,10 @@ def _irregular_masks(draws, b, h, w, min_area, max_area):
     nearest = tf.reduce_min(dist2, axis=-1)  # (B, H·W)
     total = tf.cast(h * w, tf.float32)
     fraction = min_area + (max_area - min_area) * draws["fraction"]
-    count = tf.clip_by_value(
-        tf.round(fraction * total), tf.math.ceil(min_area * total), tf.floor(max_area * total)
+    # in [ceil(min·N), floor(max·N)]; when that holds no integer (tiny images), ceil(min·N)
+    count = tf.maximum(
+        tf.minimum(tf.round(fraction * total), tf.floor(max_area * total)),
+        tf.math.ceil(min_area * total),
     )
     return tf.reshape(_nearest_pixels(nearest, count, h, w), [b, h, w])
 
@@ -708,7 +710,9 @@ def inpainting_masks(shape, seed, *, mask="rectangle", min_area=0.1, max_area=0.
     [min_area, max_area] (integer sides; the fraction stays in range whenever
     (max_area - min_area)·H·W >= H). "irregular": 1 to ``max_strokes`` free-form brush strokes
     (polylines of 4 segments with random turns), thickened until exactly round(f·H·W) pixels,
-    f drawn in [min_area, max_area], are hidden (the nearest pixels to the strokes).
+    f drawn in [min_area, max_area], are hidden (the nearest pixels to the strokes), kept within
+    [ceil(min_area·H·W), floor(max_area·H·W)], or ceil(min_area·H·W) when that range holds no
+    integer.
 
     Args:
         shape: (B, H, W), Python ints or scalar tensors.
