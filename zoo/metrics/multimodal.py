@@ -7,8 +7,6 @@ Example:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from zoo.ops.distances import unit_rows
@@ -86,10 +84,9 @@ def similarity_matrix_plot(
     Returns:
         ``pathlib.Path`` of the PNG.
     """
-    import matplotlib
+    from zoo.metrics.plots import pyplot, save_figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = min(int(num), len(a_emb), len(b_emb))
     if n < 1:
@@ -110,8 +107,4 @@ def similarity_matrix_plot(
     ax.set_xlabel(b_name)
     ax.set_title(title or f"{a_name} vs {b_name}: cosine similarity of {n} pairs")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

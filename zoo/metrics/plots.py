@@ -15,7 +15,8 @@ import numpy as np
 __all__ = ["image_grid", "plot_bars", "plot_history"]
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -47,7 +48,7 @@ def plot_history(history, path, keys=None, title="Training", xlabel="epoch"):
         raise ValueError(
             f"nothing to plot: history has no numeric series. Received: {list(history)}"
         )
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         for name in (key, f"val_{key}"):
@@ -60,7 +61,7 @@ def plot_history(history, path, keys=None, title="Training", xlabel="epoch"):
         ax.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path, plt)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_bars(groups, path, title="", ylabel="accuracy", ylim=None):
@@ -72,7 +73,7 @@ def plot_bars(groups, path, title="", ylabel="accuracy", ylim=None):
     if not groups:
         raise ValueError("plot_bars needs at least one group")
     series = list(dict.fromkeys(s for values in groups.values() for s in values))
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(groups) * max(1, len(series)) / 2), 3.6))
     width = 0.8 / len(series)
     x = np.arange(len(groups))
@@ -87,7 +88,7 @@ def plot_bars(groups, path, title="", ylabel="accuracy", ylim=None):
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=min(4, len(series)))
     fig.tight_layout()
-    return _save(fig, path, plt)
+    return save_figure(fig, path, dpi=110)
 
 
 def image_grid(rows, path, columns=None, row_labels=None, title=""):
@@ -102,7 +103,7 @@ def image_grid(rows, path, columns=None, row_labels=None, title=""):
     if not rows or not rows[0]:
         raise ValueError("image_grid needs at least one image")
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(
         n_rows, n_cols, figsize=(1.6 * n_cols, 1.6 * n_rows + 0.4), squeeze=False
     )
@@ -129,7 +130,7 @@ def image_grid(rows, path, columns=None, row_labels=None, title=""):
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, path, plt)
+    return save_figure(fig, path, dpi=110)
 
 
 def _displayable(image):
@@ -149,9 +150,11 @@ def _numeric(values):
         return False
 
 
-def _save(fig, path, plt):
+def save_figure(fig, path, dpi=None):
+    """Write ``fig`` to ``path`` (parent folders created), close it, return the ``Path``.
+    ``dpi=None`` keeps the figure's own."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.savefig(path, **({} if dpi is None else {"dpi": dpi}))
+    pyplot().close(fig)
     return path

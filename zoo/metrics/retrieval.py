@@ -34,7 +34,6 @@ Example:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -521,10 +520,9 @@ def plot_embeddings(
     Returns:
         ``pathlib.Path`` of the PNG.
     """
-    import matplotlib
+    from zoo.metrics.plots import pyplot, save_figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from sklearn.manifold import TSNE
 
     embeddings = np.asarray(embeddings, np.float32)
@@ -553,11 +551,7 @@ def plot_embeddings(
     ax.set_yticks([])
     ax.set_title(title or f"t-SNE of {n} embeddings")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _make_callback_class():
