@@ -47,11 +47,15 @@ from zoo.detection import (  # noqa: E402
 )
 from zoo.losses import YoloLoss  # noqa: E402
 from zoo.metrics import DetectionMetricsCallback  # noqa: E402
-from zoo.models import build_yolo  # noqa: E402
+from zoo.models import BACKBONE_STRIDES, BACKBONES, build_yolo  # noqa: E402
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
 # === Hyperparameters ===
-DEFAULTS = {"epochs": 1000, "batch_size": 32, "image_size": 128, "time_budget": 10.0}
+# Batch 16 at lr 4e-3: with a fixed time budget on a CPU, more (noisier) steps beat bigger batches.
+# 3-minute runs, mAP@.5 / mAP@[.5:.95], yolov1_fast at stride 16: batch 32 + lr 2e-3 0.596 / 0.348,
+# 32 + 4e-3 0.680 / 0.417, 32 + 8e-3 0.690 / 0.427, 8 + 4e-3 0.680 / 0.422, 16 + 8e-3 0.694 /
+# 0.438, 16 + 4e-3 0.767 / 0.489; darknet_nano at stride 8, 16 + 4e-3: 0.767 / 0.537.
+DEFAULTS = {"epochs": 1000, "batch_size": 16, "image_size": 128, "time_budget": 10.0}
 SMOKE = {
     "epochs": 1,
     "batch_size": 4,
@@ -78,7 +82,8 @@ def parse_args(argv=None):
         "--grid-size",
         type=int,
         default=None,
-        help="S; default image_size / 16 (the YOLO nets drop down-sampling to reach it)",
+        help="S; default image_size / the backbone's stride (16 for the YOLOv1 nets, which drop "
+        "down-sampling to reach it)",
     )
     group.add_argument(
         "--anchors",
@@ -87,7 +92,13 @@ def parse_args(argv=None):
         help="number of anchors from k-means (1 - IoU) on the training boxes; 0 = YOLOv1 head",
     )
     group.add_argument("--boxes-per-cell", type=int, default=2, help="B of the YOLOv1 head")
-    group.add_argument("--backbone", default="yolov1_fast", help="see zoo.models.BACKBONES")
+    group.add_argument(
+        "--backbone",
+        default="darknet_nano",
+        choices=BACKBONES,
+        help="see zoo.models.backbones; darknet_nano (stride 8, 16x16 grid at 128 px) localises "
+        "better than yolov1_fast at stride 16 in the same time. Default: %(default)s",
+    )
     group.add_argument("--width", type=float, default=0.25, help="width multiplier")
     group.add_argument("--depth", type=float, default=1.0, help="depth multiplier")
     group.add_argument(
@@ -110,7 +121,13 @@ def parse_args(argv=None):
         "responsible for it (more positives per truth); 1.0 keeps YOLOv2's best anchor alone. "
         "Default: %(default)s",
     )
-    group.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
+    group.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (AdamW)")
+    group.add_argument(
+        "--objectness-target",
+        default="iou",
+        choices=("iou", "one"),
+        help="objectness trained toward the IoU of the prediction (the paper) or toward 1",
+    )
     group.add_argument("--max-boxes", type=int, default=50, help="boxes kept per image")
     group.add_argument(
         "--score-threshold",
@@ -149,7 +166,10 @@ def parse_args(argv=None):
         args.num_train, args.num_val = min(args.num_train, 16), min(args.num_val, 8)
         args.width = min(args.width, 0.125)
     if args.grid_size is None:
-        args.grid_size = max(1, args.image_size // 16)
+        stride = (
+            16 if args.backbone in ("yolov1", "yolov1_fast") else BACKBONE_STRIDES[args.backbone]
+        )
+        args.grid_size = max(1, args.image_size // stride)
     if not 0 < args.val_fraction < 1:
         parser.error(f"--val-fraction must be in (0, 1). Received: {args.val_fraction!r}")
     return args
@@ -184,6 +204,7 @@ def make_loss(args, num_classes, anchors):
         box_loss=args.box_loss,
         objectness_loss="bce",
         class_loss="ce",
+        objectness_target=args.objectness_target,
         ignore_iou=args.ignore_iou,
         anchor_iou_threshold=args.anchor_iou,
     )

@@ -251,6 +251,47 @@ def test_ignore_iou_spares_a_well_placed_non_responsible_predictor():
     assert YoloLoss(1, 2, anchors=anchors, ignore_iou=0.6).get_config()["ignore_iou"] == 0.6
 
 
+def _numpy_iou(a, b):
+    """(N, 4) x (M, 4) rel_xyxy -> (N, M) IoU."""
+    lo, hi = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=-1)  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+def test_ignore_iou_mask_matches_numpy_on_uneven_batches():
+    # Three images with 3, 0 and 1 truths: the loss compares predictors only with the occupied
+    # target slots; the result must equal the all-pairs NumPy rule (empty image: nothing spared).
+    anchors = [(0.2, 0.2), (0.35, 0.3)]
+    boxes = np.array(
+        [
+            [[0.1, 0.1, 0.3, 0.3], [0.5, 0.4, 0.9, 0.7], [0.6, 0.1, 0.8, 0.35]],
+            [[0, 0, 0, 0]] * 3,
+            [[0.2, 0.5, 0.55, 0.8], [0, 0, 0, 0], [0, 0, 0, 0]],
+        ],
+        "float32",
+    )
+    labels = np.array([[0, 1, 0], [-1, -1, -1], [1, -1, -1]], "int32")
+    truth = encode_yolo_targets(boxes, labels, 2, 4, anchors=anchors, anchor_iou_threshold=0.3)
+    raw = np.random.default_rng(0).normal(0, 1.0, (3, 4, 4, 2, 7)).astype("float32")
+    kwargs = dict(anchors=anchors, objectness_loss="bce")
+    terms = yolo_loss_terms(truth, raw, 2, ignore_iou=0.3, **kwargs)
+    plain = yolo_loss_terms(truth, raw, 2, **kwargs)
+    from zoo.ops.anchors import decode_yolo_grid
+
+    pred = decode_yolo_grid(raw, 2, anchors=anchors)["boxes"].numpy().reshape(3, -1, 4)
+    logits = raw[..., 4].reshape(3, -1)
+    noobj_bce = np.log1p(np.exp(logits))  # BCE toward 0 from logits
+    responsible = truth.numpy()[..., 4].reshape(3, -1)
+    for i in range(3):
+        real = boxes[i][labels[i] >= 0]
+        spared = (_numpy_iou(pred[i], real).max(axis=1) > 0.3) if len(real) else np.zeros(32, bool)
+        mask = (1 - responsible[i]) * (1 - spared)
+        np.testing.assert_allclose(terms["noobject"][i], 0.5 * (mask * noobj_bce[i]).sum(), 1e-5)
+    assert terms["noobject"][1] == plain["noobject"][1]
+    assert np.all(terms["noobject"].numpy() <= plain["noobject"].numpy() + 1e-6)
+
+
 def test_anchor_iou_threshold_makes_every_matching_anchor_responsible():
     anchors = [(0.2, 0.2), (0.22, 0.22), (0.5, 0.5)]
     box = [[[0.3, 0.3, 0.5, 0.5]]]  # 0.2 x 0.2, centre (0.4, 0.4): cell (0, 0) of S = 2

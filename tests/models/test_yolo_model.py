@@ -216,6 +216,32 @@ def test_yolo_nets_drop_down_sampling_to_reach_finer_grids(grid_size):
     assert len(pools) == {2: 6, 4: 5, 8: 4, 16: 3}[grid_size]
 
 
+def test_darknet_nano_is_stride_8_with_a_top_down_merge(tmp_path):
+    backbone = build_backbone("darknet_nano", (64, 64, 3), width_multiplier=0.25)
+    assert BACKBONE_STRIDES["darknet_nano"] == 8 and backbone.output_shape == (None, 8, 8, 32)
+    convs = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert not any(layer.output.shape[1] == 64 for layer in convs)  # nothing at full resolution
+    assert convs[0].strides == (2, 2)
+    merge = backbone.get_layer("nano_merge")  # /8 features + upsampled /16 features
+    assert [tuple(t.shape[1:3]) for t in merge.input] == [(8, 8), (8, 8)]
+    # depth_multiplier scales the residual blocks: 1 + 2 + 2 -> 1 + 1 + 1 at 0.5
+    adds = lambda m: sum(isinstance(layer, keras.layers.Add) for layer in m.layers)  # noqa: E731
+    thin = build_backbone("darknet_nano", (64, 64, 3), width_multiplier=0.25, depth_multiplier=0.5)
+    assert adds(backbone) == 5 and adds(thin) == 3
+    # local weights file (nothing downloaded)
+    path = tmp_path / "nano.weights.h5"
+    backbone.save_weights(path)
+    again = build_backbone("darknet_nano", (64, 64, 3), width_multiplier=0.25, weights=str(path))
+    x = _images(1, 64)
+    np.testing.assert_allclose(again(x), backbone(x), atol=1e-6)
+    model = build_yolo(
+        3, (128, 128, 3), grid_size=16, anchors=[(0.1, 0.1)], backbone="darknet_nano"
+    )
+    assert model.output_shape == (None, 16, 16, 1, 8)
+    with pytest.raises(ValueError, match="grid_size=8 does not match"):
+        build_yolo(3, (128, 128, 3), grid_size=8, backbone="darknet_nano")
+
+
 def test_fixed_stride_backbones_refuse_other_grids():
     with pytest.raises(ValueError, match="grid_size=8 does not match"):
         build_yolo(2, (128, 128, 3), grid_size=8, backbone="mobilenet_v3_small")

@@ -91,7 +91,7 @@ def _op_output_names(flatbuffer):
     return [
         tensors[op["outputs"][0]]
         for op in interpreter._get_ops_details()
-        if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE") and op["outputs"]
+        if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE") and len(op["outputs"])
     ]
 
 

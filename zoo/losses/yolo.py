@@ -352,8 +352,13 @@ def _overlaps_ground_truth(pred_boxes, true, threshold):
     batch = ops.shape(pred_boxes)[0]
     preds = ops.reshape(pred_boxes, (batch, -1, 4))
     truth = ops.reshape(true[..., :4], (batch, -1, 4))
-    present = ops.reshape(true[..., 4], (batch, 1, -1))
-    overlap = ops.max(iou(preds, truth) * present, axis=-1)  # (batch, predictors)
+    present = ops.reshape(true[..., 4], (batch, -1))
+    # Only the occupied slots matter: gather the k most (= all) occupied ones per image, k the
+    # batch's largest count, instead of comparing every predictor with every slot (S*S*A)^2.
+    k = ops.maximum(ops.max(ops.sum(ops.cast(present > 0, "int32"), axis=-1)), 1)
+    present, index = tf.math.top_k(present, k=k)
+    truth = ops.take_along_axis(truth, index[..., None], axis=1)
+    overlap = ops.max(iou(preds, truth) * present[:, None, :], axis=-1)  # (batch, predictors)
     return ops.stop_gradient(
         ops.reshape(ops.cast(overlap > threshold, "float32"), ops.shape(pred_boxes)[:-1])
     )
