@@ -153,6 +153,17 @@ def test_export_yolo_writes_verified_artifacts(data, model, tmp_path):
         np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-2)
         np.testing.assert_array_equal(a["classes"], b["classes"])
     assert set(out["summary"]) == {"saved_model", "model_fp32.tflite", "model_int8.tflite"}
+    # int8 file: int8 convolutions, float decoding (EXP / LOGISTIC of the detections layer)
+    from ai_edge_litert.interpreter import Interpreter
+
+    lite8 = Interpreter(model_path=str(out["tflite_int8"]))
+    dtypes = {t["index"]: t["dtype"] for t in lite8.get_tensor_details()}
+    kinds = {}
+    for op in lite8._get_ops_details():
+        if len(op["outputs"]):
+            kinds.setdefault(op["op_name"], set()).add(np.dtype(dtypes[op["outputs"][0]]).name)
+    assert kinds["CONV_2D"] == {"int8"}
+    assert kinds["EXP"] == {"float32"} and kinds["LOGISTIC"] == {"float32"}
 
 
 def test_batch_one_detection_graph_equals_the_batched_one(data, model):
