@@ -316,3 +316,74 @@ def test_a_truths_best_anchor_beats_another_truths_secondary_match():
     loss = YoloLoss(2, 2, anchors=anchors, anchor_iou_threshold=0.5)
     np.testing.assert_allclose(loss.encode(boxes, [[0, 1]]).numpy(), t.numpy())
     assert loss.get_config()["anchor_iou_threshold"] == 0.5
+
+
+def test_neighbour_cells_assign_the_two_nearest_cells_golden():
+    anchors = [(0.2, 0.2), (0.5, 0.5)]
+    # centre (0.3, 0.3), S = 4: cell (row 1, col 1), offsets 0.2 / 0.2 -> left and upper cells
+    t = encode_yolo_targets(
+        [[[0.2, 0.2, 0.4, 0.4]]], [[1]], 2, 4, anchors=anchors, neighbour_cells=True
+    ).numpy()
+    assert np.argwhere(t[0, ..., 4] > 0).tolist() == [[0, 1, 0], [1, 0, 0], [1, 1, 0]]
+    for r, c in ((0, 1), (1, 0), (1, 1)):  # the same box and class everywhere
+        np.testing.assert_allclose(t[0, r, c, 0], [0.2, 0.2, 0.4, 0.4, 1, 0, 1], atol=1e-7)
+    # in the corner cell both neighbours fall outside the grid
+    t = encode_yolo_targets(
+        [[[0.0, 0.0, 0.2, 0.2]]], [[0]], 2, 4, anchors=anchors, neighbour_cells=True
+    ).numpy()
+    assert np.argwhere(t[0, ..., 4] > 0).tolist() == [[0, 0, 0]]
+    # B's centre cell is A's right neighbour: the centre assignment wins the slot
+    t = encode_yolo_targets(
+        [[[0.3, 0.05, 0.45, 0.2], [0.55, 0.05, 0.7, 0.2]]],
+        [[0, 1]],
+        2,
+        4,
+        anchors=anchors,
+        neighbour_cells=True,
+    ).numpy()
+    assert np.argwhere(t[0, ..., 4] > 0).tolist() == [
+        [0, 1, 0],
+        [0, 2, 0],
+        [0, 3, 0],
+        [1, 1, 0],
+        [1, 2, 0],
+    ]
+    np.testing.assert_array_equal(t[0, 0, 1, 0, 5:], [1, 0])
+    np.testing.assert_array_equal(t[0, 0, 2, 0, 5:], [0, 1])
+    # without the option the same boxes use their centre cells only
+    plain = encode_yolo_targets([[[0.2, 0.2, 0.4, 0.4]]], [[1]], 2, 4, anchors=anchors).numpy()
+    assert np.argwhere(plain[0, ..., 4] > 0).tolist() == [[1, 1, 0]]
+
+
+def test_neighbour_cells_needs_anchors_and_xy_scale_2():
+    with pytest.raises(ValueError, match="neighbour_cells"):
+        encode_yolo_targets([[[0.2, 0.2, 0.4, 0.4]]], [[0]], 2, 4, neighbour_cells=True)
+    with pytest.raises(ValueError, match="xy_scale >= 2"):
+        YoloLoss(2, 4, anchors=[(0.2, 0.2)], neighbour_cells=True)
+    with pytest.raises(ValueError, match="xy_scale"):
+        YoloLoss(2, 4, anchors=[(0.2, 0.2)], xy_scale=0.5)
+    loss = YoloLoss(2, 4, anchors=[(0.2, 0.2)], xy_scale=2.0, neighbour_cells=True)
+    again = YoloLoss.from_config(json.loads(json.dumps(loss.get_config())))
+    assert again.xy_scale == 2.0 and again.neighbour_cells
+
+
+def test_xy_scale_2_lets_a_neighbour_cell_fit_the_centre():
+    # S = 4, one anchor equal to the box: the left neighbour (row 1, col 0) must put the centre
+    # 0.3 * 4 = 1.2 cells from the grid origin, offset 1.2 from its corner: sigmoid(t) = 0.85
+    # with 2 sigmoid - 0.5 (impossible with plain sigmoid, whose offsets stay below 1).
+    anchors = [(0.2, 0.2)]
+    truth = encode_yolo_targets(
+        [[[0.2, 0.2, 0.4, 0.4]]], [[0]], 1, 4, anchors=anchors, neighbour_cells=True
+    )
+    raw = np.zeros((1, 4, 4, 1, 6), "float32")
+    logit = math.log(0.85 / 0.15)
+    raw[0, 1, 0, 0, 0] = logit  # x: 2 * 0.85 - 0.5 = 1.2 -> column 0 + 1.2
+    raw[0, 1, 0, 0, 1] = math.log(0.35 / 0.65)  # y: 2 * 0.35 - 0.5 = 0.2 -> row 1 + 0.2 = 1.2
+    terms = yolo_loss_terms(truth, raw, 1, anchors=anchors, box_loss="giou", xy_scale=2.0)
+    from zoo.ops.anchors import decode_yolo_grid
+
+    box = decode_yolo_grid(raw, 1, anchors=anchors, xy_scale=2.0)["boxes"][0, 1, 0, 0].numpy()
+    np.testing.assert_allclose(box, [0.2, 0.2, 0.4, 0.4], atol=1e-6)
+    assert terms["responsible"][0, 1, 0, 0] == 1
+    one = decode_yolo_grid(raw, 1, anchors=anchors)["boxes"][0, 1, 0, 0].numpy()
+    np.testing.assert_allclose((one[0] + one[2]) / 2 * 4, 0.85, atol=1e-6)  # plain: 0 + 0.85

@@ -245,3 +245,38 @@ def test_darknet_nano_is_stride_8_with_a_top_down_merge(tmp_path):
 def test_fixed_stride_backbones_refuse_other_grids():
     with pytest.raises(ValueError, match="grid_size=8 does not match"):
         build_yolo(2, (128, 128, 3), grid_size=8, backbone="mobilenet_v3_small")
+
+
+def test_xy_scale_is_kept_by_the_model_and_used_by_decoding(tmp_path):
+    from zoo.detection import detection_model, predict
+
+    model = build_yolo(
+        2,
+        (64, 64, 3),
+        grid_size=8,
+        anchors=[(0.3, 0.3)],
+        backbone="darknet_nano",
+        width_multiplier=0.25,
+        xy_scale=2.0,
+    )
+    assert model.get_config()["xy_scale"] == 2.0
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert keras.saving.load_model(path).xy_scale == 2.0
+    assert detection_model(model).get_layer("detections").xy_scale == 2.0
+    from zoo.detection import yolo_detections
+
+    images = _images(2, 64)
+    raw = model(images, training=False)
+    got = detection_model(model, score_threshold=0.001)(images)["detection_boxes"].numpy()
+    kwargs = dict(anchors=model.anchors, score_threshold=0.001)
+    want = yolo_detections(raw, 2, 1, xy_scale=2.0, **kwargs)["detection_boxes"].numpy()
+    plain = yolo_detections(raw, 2, 1, **kwargs)["detection_boxes"].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not np.allclose(got, plain, atol=1e-3)  # the same logits decode elsewhere
+    first = predict(model, images[:1], score_threshold=0.001)[0]["boxes"][0]
+    np.testing.assert_allclose(first, want[0, 0, [1, 0, 3, 2]] * 64, atol=1e-3)
+    with pytest.raises(ValueError, match="xy_scale"):
+        build_yolo(
+            2, (64, 64, 3), grid_size=8, anchors=[(0.3, 0.3)], backbone="darknet_nano", xy_scale=0.5
+        )

@@ -44,7 +44,9 @@ OUTPUT_BOX_FORMATS = ("rel_yxyx", "rel_xyxy")
 DETECTION_KEYS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 
 
-def decode_yolo_predictions(raw, num_classes, boxes_per_cell=2, anchors=None, multi_label=False):
+def decode_yolo_predictions(
+    raw, num_classes, boxes_per_cell=2, anchors=None, multi_label=False, xy_scale=1.0
+):
     """Candidate boxes, scores and classes of a raw YOLO head output (before NMS).
 
     Args:
@@ -54,13 +56,14 @@ def decode_yolo_predictions(raw, num_classes, boxes_per_cell=2, anchors=None, mu
         anchors: ``None`` or the model's anchors.
         multi_label: one candidate per box and class (``N = S*S*P*C``) instead of one per box
             with its best class (``N = S*S*P``).
+        xy_scale: the model's centre-offset scale (``zoo.ops.anchors.decode_yolo_grid``).
 
     Returns:
         ``(boxes, scores, classes)``: float32 ``(batch, N, 4)`` ``rel_xyxy`` boxes clipped to
         ``[0, 1]``, float32 ``(batch, N)`` scores ``p_o * P(c | object)``, int32 ``(batch, N)``
         classes. Candidates are ordered by cell (row-major), predictor, then class.
     """
-    dec = decode_yolo_grid(raw, num_classes, boxes_per_cell, anchors)
+    dec = decode_yolo_grid(raw, num_classes, boxes_per_cell, anchors, xy_scale)
     boxes = tf.clip_by_value(dec["boxes"], 0.0, 1.0)  # (b, S, S, P, 4)
     class_scores = dec["objectness"][..., None] * dec["class_probs"]  # (b, S, S, P, C)
     S, P = boxes.shape[1], boxes.shape[3]
@@ -110,12 +113,14 @@ def yolo_detections(
     max_detections=100,
     multi_label=False,
     box_format="rel_yxyx",
+    xy_scale=1.0,
 ):
     """Decoding + class-aware NMS of a raw YOLO head output, with TF OD API output names.
 
     Args:
         raw: the model's raw output (see ``decode_yolo_predictions``).
-        num_classes, boxes_per_cell, anchors, multi_label: see ``decode_yolo_predictions``.
+        num_classes, boxes_per_cell, anchors, multi_label, xy_scale: see
+            ``decode_yolo_predictions``.
         score_threshold: candidates with score ``<= score_threshold`` are dropped (0.6).
         iou_threshold: a box with ``IoU >= iou_threshold`` to a kept box of its class is
             dropped (0.5).
@@ -133,7 +138,7 @@ def yolo_detections(
     """
     _check_nms_args(score_threshold, iou_threshold, max_detections, box_format)
     boxes, scores, classes = decode_yolo_predictions(
-        raw, num_classes, boxes_per_cell, anchors, multi_label
+        raw, num_classes, boxes_per_cell, anchors, multi_label, xy_scale
     )
     nms_kwargs = dict(
         iou_threshold=iou_threshold,
@@ -171,7 +176,7 @@ def _head_config(model, num_classes=None, boxes_per_cell=None, anchors=None):
         anchors = getattr(model, "anchors", None)
     if boxes_per_cell is None:
         boxes_per_cell = getattr(model, "boxes_per_cell", None) or 2
-    return int(num_classes), int(boxes_per_cell), anchors
+    return int(num_classes), int(boxes_per_cell), anchors, float(getattr(model, "xy_scale", 1.0))
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -179,7 +184,7 @@ class YoloDetections(keras.layers.Layer):
     """Keras layer: raw YOLO head output -> TF OD API detections (``yolo_detections``).
 
     Args:
-        num_classes, boxes_per_cell, anchors: the head's settings.
+        num_classes, boxes_per_cell, anchors, xy_scale: the head's settings.
         score_threshold, iou_threshold, max_detections, multi_label, box_format: see
             ``yolo_detections``.
 
@@ -198,6 +203,7 @@ class YoloDetections(keras.layers.Layer):
         max_detections=100,
         multi_label=False,
         box_format="rel_yxyx",
+        xy_scale=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -210,6 +216,7 @@ class YoloDetections(keras.layers.Layer):
         self.max_detections = int(max_detections)
         self.multi_label = bool(multi_label)
         self.box_format = box_format
+        self.xy_scale = float(xy_scale)
 
     def call(self, raw):
         return yolo_detections(
@@ -222,6 +229,7 @@ class YoloDetections(keras.layers.Layer):
             max_detections=self.max_detections,
             multi_label=self.multi_label,
             box_format=self.box_format,
+            xy_scale=self.xy_scale,
         )
 
     def compute_output_spec(self, raw):
@@ -244,6 +252,7 @@ class YoloDetections(keras.layers.Layer):
             max_detections=self.max_detections,
             multi_label=self.multi_label,
             box_format=self.box_format,
+            xy_scale=self.xy_scale,
         )
         return config
 
@@ -265,12 +274,13 @@ def detection_model(model, batch_size=None, **kwargs):
     Returns:
         A functional ``keras.Model`` named ``model.name + "_detections"``.
     """
-    num_classes, boxes_per_cell, anchors = _head_config(
+    num_classes, boxes_per_cell, anchors, xy_scale = _head_config(
         model,
         kwargs.pop("num_classes", None),
         kwargs.pop("boxes_per_cell", None),
         kwargs.pop("anchors", None),
     )
+    kwargs.setdefault("xy_scale", xy_scale)
     layer = YoloDetections(num_classes, boxes_per_cell, anchors, name="detections", **kwargs)
     inputs = keras.Input(model.input.shape[1:], batch_size=batch_size, name="images")
     return keras.Model(inputs, layer(model(inputs)), name=f"{model.name}_detections")
@@ -304,7 +314,9 @@ def yolo_outputs_fn(
         >>> export_saved_model(model, "saved_models", "yolo", 1,
         ...                    outputs_fn=yolo_outputs_fn(model, score_threshold=0.25))
     """
-    num_classes, boxes_per_cell, anchors = _head_config(model, num_classes, boxes_per_cell, anchors)
+    num_classes, boxes_per_cell, anchors, xy_scale = _head_config(
+        model, num_classes, boxes_per_cell, anchors
+    )
     _check_nms_args(score_threshold, iou_threshold, max_detections, "rel_yxyx")
 
     def outputs_fn(model_outputs, image_shapes=None):
@@ -325,6 +337,7 @@ def yolo_outputs_fn(
             iou_threshold=iou_threshold,
             max_detections=max_detections,
             multi_label=multi_label,
+            xy_scale=xy_scale,
         )
 
     return outputs_fn
@@ -379,7 +392,9 @@ def predict(
         >>> dets = predict(model, [image_640x480, image_320x320], score_threshold=0.3)
         >>> dets[0]["boxes"]  # pixels of the 640 x 480 image
     """
-    num_classes, boxes_per_cell, anchors = _head_config(model, num_classes, boxes_per_cell, anchors)
+    num_classes, boxes_per_cell, anchors, xy_scale = _head_config(
+        model, num_classes, boxes_per_cell, anchors
+    )
     _check_nms_args(score_threshold, iou_threshold, max_detections, "rel_xyxy")
     height, width = (int(d) for d in model.input.shape[1:3])
     image_list = _as_image_list(images)
@@ -403,6 +418,7 @@ def predict(
             max_detections=max_detections,
             multi_label=multi_label,
             box_format="rel_xyxy",
+            xy_scale=xy_scale,
         )
         out = {k: np.asarray(v) for k, v in out.items()}
         for i, image in enumerate(chunk):

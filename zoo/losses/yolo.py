@@ -101,6 +101,7 @@ def encode_yolo_targets(
     box_format="rel_xyxy",
     image_shape=None,
     anchor_iou_threshold=None,
+    neighbour_cells=False,
 ):
     """Dense YOLO targets from padded ground-truth boxes, in TensorFlow ops.
 
@@ -121,6 +122,11 @@ def encode_yolo_targets(
         anchor_iou_threshold: anchor head only: ``None`` (YOLOv2: the best anchor alone) or a
             shape-IoU threshold; every anchor of the centre cell at or above it is also
             responsible for the truth (more positives per truth, as later YOLOs do).
+        neighbour_cells: anchor head only: also assign the truth to the two cells next to its
+            centre cell on the side of its centre (left or right, above or below; YOLOv5), with
+            the same anchors: three times the positives. Those cells must reach the centre,
+            so the model and loss need ``xy_scale=2``. Centre-cell assignments always win a
+            slot over neighbour ones.
 
     Returns:
         float32 ``(batch, S, S, 5 + C)`` (v1) or ``(batch, S, S, A, 5 + C)``; no batch axis for
@@ -182,7 +188,10 @@ def encode_yolo_targets(
         axis=-1,
     )
     # Candidate slots per truth, axis K: its centre cell (v1), or the centre cell's best anchor,
-    # plus (with anchor_iou_threshold) every other anchor of that cell matching its shape.
+    # plus (with anchor_iou_threshold) every other anchor of that cell matching its shape, and
+    # (neighbour_cells) the same anchors of the two nearest neighbouring cells.
+    if neighbour_cells and anchors is None:
+        raise ValueError("neighbour_cells needs the anchor head (anchors=...).")
     if anchors is None:
         slot, use, priority = cell[..., None], valid[..., None], priority[..., None]
     else:
@@ -196,9 +205,23 @@ def encode_yolo_targets(
         if anchor_iou_threshold is not None:
             use = use | (shape_iou >= anchor_iou_threshold)
         use = use & valid[..., None]
-        slot = cell[..., None] * A + tf.range(A)
         # a truth's best anchor outranks another truth's secondary match of the same slot
         priority = priority[..., None] + tf.where(is_best, num_boxes, 0)
+        if neighbour_cells:  # (batch, N, 3) cells: centre, left/right, up/down
+            fx, fy = cx * S - tf.cast(col, tf.float32), cy * S - tf.cast(row, tf.float32)
+            ncol = col + tf.where(fx < 0.5, -1, 1)
+            nrow = row + tf.where(fy < 0.5, -1, 1)
+            inside = tf.stack(
+                [tf.ones_like(valid), (ncol >= 0) & (ncol < S), (nrow >= 0) & (nrow < S)], -1
+            )
+            ncol, nrow = tf.clip_by_value(ncol, 0, S - 1), tf.clip_by_value(nrow, 0, S - 1)
+            cells = tf.stack([cell, row * S + ncol, nrow * S + col], axis=-1)
+            use = tf.reshape(use[:, :, None, :] & inside[..., None], [batch, num_boxes, 3 * A])
+            centre_bonus = tf.constant([2, 0, 0], tf.int32)[:, None] * num_boxes
+            priority = tf.reshape(priority[:, :, None, :] + centre_bonus, [batch, num_boxes, 3 * A])
+            slot = tf.reshape(cells[..., None] * A + tf.range(A), [batch, num_boxes, 3 * A])
+        else:
+            slot = cell[..., None] * A + tf.range(A)
         slots *= A
     K = tf.shape(slot)[-1]
     flat = tf.reshape(tf.range(batch)[:, None, None] * slots + slot, [batch, -1])
@@ -248,6 +271,7 @@ def yolo_loss_terms(
     class_loss="mse",
     objectness_target="iou",
     ignore_iou=None,
+    xy_scale=1.0,
 ):
     """The four YOLO loss terms per image (see the module docstring for the formulas).
 
@@ -267,6 +291,7 @@ def yolo_loss_terms(
         objectness_target: ``"iou"`` (the paper's) or ``"one"``.
         ignore_iou: ``None`` (the paper's) or a threshold in (0, 1): non-responsible predictors
             overlapping a ground truth of the image by more are not pushed toward "no object".
+        xy_scale: the model's centre-offset scale (``zoo.ops.anchors.decode_yolo_grid``).
 
     Returns:
         A dict of ``(batch,)`` float32 tensors: ``"coord"`` (already times ``lambda_coord``),
@@ -277,7 +302,7 @@ def yolo_loss_terms(
     anchors = _anchor_array(anchors)
     y_pred = ops.cast(y_pred, "float32")
     y_true = ops.cast(y_true, "float32")
-    dec = decode_yolo_grid(y_pred, num_classes, boxes_per_cell, anchors)
+    dec = decode_yolo_grid(y_pred, num_classes, boxes_per_cell, anchors, xy_scale)
     S = y_pred.shape[1]
     expected = (S, S, 5 + num_classes) if anchors is None else (S, S, len(anchors), 5 + num_classes)
     if tuple(y_true.shape[1:]) != expected:
@@ -406,6 +431,9 @@ class YoloLoss(keras.losses.Loss):
             non-responsible predictors out of the no-object term.
         anchor_iou_threshold: ``encode`` option (anchor head): also make every anchor of the
             centre cell whose shape IoU with the truth reaches this responsible.
+        xy_scale: the model's centre-offset scale (``YOLO.xy_scale``).
+        neighbour_cells: ``encode`` option (anchor head, needs ``xy_scale >= 2``): the two
+            nearest neighbouring cells are responsible too (YOLOv5's assignment).
         reduction, name, dtype: as ``keras.losses.Loss``.
 
     Example:
@@ -433,6 +461,8 @@ class YoloLoss(keras.losses.Loss):
         objectness_target="iou",
         ignore_iou=None,
         anchor_iou_threshold=None,
+        xy_scale=1.0,
+        neighbour_cells=False,
         reduction="sum_over_batch_size",
         name="yolo_loss",
         dtype=None,
@@ -468,6 +498,15 @@ class YoloLoss(keras.losses.Loss):
         self.anchor_iou_threshold = (
             None if anchor_iou_threshold is None else float(anchor_iou_threshold)
         )
+        if isinstance(xy_scale, bool) or not isinstance(xy_scale, (int, float)) or xy_scale < 1:
+            raise ValueError(f"xy_scale must be a number >= 1. Received: xy_scale={xy_scale!r}")
+        if neighbour_cells and (array is None or xy_scale < 2):
+            raise ValueError(
+                "neighbour_cells needs the anchor head and xy_scale >= 2 (a neighbouring cell "
+                f"must reach the centre). Received: anchors={anchors!r}, xy_scale={xy_scale!r}"
+            )
+        self.xy_scale = float(xy_scale)
+        self.neighbour_cells = bool(neighbour_cells)
 
     def call(self, y_true, y_pred):
         if y_pred.shape[1] != self.grid_size:
@@ -488,6 +527,7 @@ class YoloLoss(keras.losses.Loss):
             class_loss=self.class_loss,
             objectness_target=self.objectness_target,
             ignore_iou=self.ignore_iou,
+            xy_scale=self.xy_scale,
         )
 
     def encode(self, boxes, labels, box_format="rel_xyxy", image_shape=None):
@@ -501,6 +541,7 @@ class YoloLoss(keras.losses.Loss):
             box_format=box_format,
             image_shape=image_shape,
             anchor_iou_threshold=self.anchor_iou_threshold,
+            neighbour_cells=self.neighbour_cells,
         )
 
     def get_config(self):
@@ -518,5 +559,7 @@ class YoloLoss(keras.losses.Loss):
             objectness_target=self.objectness_target,
             ignore_iou=self.ignore_iou,
             anchor_iou_threshold=self.anchor_iou_threshold,
+            xy_scale=self.xy_scale,
+            neighbour_cells=self.neighbour_cells,
         )
         return config

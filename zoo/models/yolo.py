@@ -1,7 +1,7 @@
 """YOLO detectors: a backbone and the YOLOv1 head or the YOLOv2 anchor head.
 
 The model outputs the **raw** head tensor (pre-activation values, "logits"); the activations are
-applied by ``zoo.detection.yolo_activations``, which both the loss (``zoo.losses.YoloLoss``) and
+applied by ``zoo.ops.anchors.decode_yolo_grid``, which both the loss (``zoo.losses.YoloLoss``) and
 decoding (``zoo.detection``) call, so the two can never disagree. Logits let the loss use
 numerically safe forms (e.g. cross-entropy from logits) and keep the exported graph the same as
 the trained one.
@@ -106,6 +106,9 @@ class YOLO(keras.Model):
         dropout: dropout rate after the first FC layer (``"fc"`` head only); the paper's 0.5.
         backbone_weights: ``None`` or a local weights file for the backbone (not stored in the
             config: a loaded ``.keras`` file carries its own weights).
+        xy_scale: centre offsets are ``xy_scale * sigmoid(t) - (xy_scale - 1) / 2`` (1: the
+            papers'; 2: YOLOv5's, which lets neighbouring cells predict a box, see
+            ``zoo.ops.anchors.decode_yolo_grid``). Decoding and the loss read it from the model.
         name: model name.
     """
 
@@ -123,6 +126,7 @@ class YOLO(keras.Model):
         head_width=None,
         dropout=0.5,
         backbone_weights=None,
+        xy_scale=1.0,
         name="yolo",
         **kwargs,
     ):
@@ -174,6 +178,8 @@ class YOLO(keras.Model):
                 raise ValueError(f"{arg} must be a number > 0. Received: {arg}={value!r}")
         if head_width is not None:
             head_width = _positive_int(head_width, "head_width")
+        if isinstance(xy_scale, bool) or not isinstance(xy_scale, (int, float)) or xy_scale < 1:
+            raise ValueError(f"xy_scale must be a number >= 1. Received: xy_scale={xy_scale!r}")
         if (
             isinstance(dropout, bool)
             or not isinstance(dropout, (int, float))
@@ -261,6 +267,7 @@ class YOLO(keras.Model):
         self.head_width = head_width
         self.dropout = dropout
         self.stride = stride
+        self.xy_scale = float(xy_scale)
 
     def get_config(self):
         return {
@@ -277,6 +284,7 @@ class YOLO(keras.Model):
             "head": self.head,
             "head_width": self.head_width,
             "dropout": self.dropout,
+            "xy_scale": self.xy_scale,
         }
 
     @classmethod
@@ -297,6 +305,7 @@ def build_yolo(
     head_width=None,
     dropout=0.5,
     backbone_weights=None,
+    xy_scale=1.0,
     name="yolo",
     **kwargs,
 ):
@@ -319,6 +328,7 @@ def build_yolo(
         head_width: FC units / head conv filters (defaults scale with ``width_multiplier``).
         dropout: dropout after the first FC layer (paper: 0.5).
         backbone_weights: ``None`` or a local weights file (no downloads).
+        xy_scale: centre-offset scale (1: the papers' sigmoid; 2: YOLOv5's), see ``YOLO``.
         name: model name.
 
     Returns:
@@ -356,5 +366,6 @@ def build_yolo(
         head_width=head_width,
         dropout=dropout,
         backbone_weights=backbone_weights,
+        xy_scale=xy_scale,
         name=name,
     )

@@ -149,7 +149,7 @@ def kmeans_anchors(boxes_wh, k, seed=0, max_iter=300, n_init=3, center="mean"):
     return best_anchors[order].astype(np.float32), best_iou
 
 
-def decode_yolo_grid(raw, num_classes, boxes_per_cell=2, anchors=None):
+def decode_yolo_grid(raw, num_classes, boxes_per_cell=2, anchors=None, xy_scale=1.0):
     """Activations and ``rel_xyxy`` boxes of a raw YOLO head tensor.
 
     YOLOv1 head (``anchors=None``), ``raw`` ``(batch, S, S, 5B + C)``: per box
@@ -157,19 +157,24 @@ def decode_yolo_grid(raw, num_classes, boxes_per_cell=2, anchors=None):
     ``sqrt(h) = sigmoid(t_h)`` (fractions of the image), objectness ``sigmoid(t_o)``; the ``C``
     class logits are shared by the cell. Anchor head, ``raw`` ``(batch, S, S, A, 5 + C)``:
     ``w = anchor_w * exp(min(t_w, MAX_LOG_SCALE))``, the rest as v1. The box centre is
-    ``((column + x) / S, (row + y) / S)``.
+    ``((column + x) / S, (row + y) / S)``. With ``xy_scale = s > 1`` (YOLOv4's "scale_x_y",
+    YOLOv5's ``2 sigmoid - 0.5``) the offset is ``s * sigmoid(t) - (s - 1) / 2``, in
+    ``(-(s - 1) / 2, (s + 1) / 2)``: centres near a cell border need no saturated logit, and a
+    neighbouring cell can predict the box (``encode_yolo_targets(..., neighbour_cells=True)``).
 
     Args:
         raw: the model's raw output (float tensor).
         num_classes: ``C``.
         boxes_per_cell: ``B`` of the v1 head (ignored with anchors).
         anchors: ``None`` or ``(A, 2)`` ``(w, h)`` fractions of the image.
+        xy_scale: ``s >= 1`` above (1: the papers' ``sigmoid``).
 
     Returns:
         A dict of tensors, ``P = B`` (v1) or ``A`` (anchors), ``K = 1`` (v1: one class set per
         cell) or ``A``:
 
-        - ``"xy"``: ``(batch, S, S, P, 2)`` centre offsets in the cell, in (0, 1);
+        - ``"xy"``: ``(batch, S, S, P, 2)`` centre offsets from the cell's corner, in (0, 1)
+          for ``xy_scale=1``;
         - ``"wh"``: ``(batch, S, S, P, 2)`` width and height, fractions of the image;
         - ``"sqrt_wh"``: ``(batch, S, S, P, 2)`` their square roots (v1's regression target);
         - ``"t_wh"``: ``(batch, S, S, P, 2)`` the raw ``t_w``, ``t_h``;
@@ -215,6 +220,8 @@ def decode_yolo_grid(raw, num_classes, boxes_per_cell=2, anchors=None):
         wh = anchors_t * ops.exp(ops.minimum(t_wh, MAX_LOG_SCALE))
         sqrt_wh = ops.sqrt(wh)
     xy = ops.sigmoid(box_part[..., 0:2])
+    if xy_scale != 1.0:
+        xy = float(xy_scale) * xy - 0.5 * (float(xy_scale) - 1.0)
     grid = ops.convert_to_tensor(grid_cell_offsets(S))  # (1, S, S, 1, 2) = (column, row)
     centre = (grid + xy) / float(S)
     half = wh / 2.0
