@@ -100,7 +100,13 @@ def parse_args(argv=None):
         help="see zoo.models.backbones; darknet_nano (stride 8, 16x16 grid at 128 px) localises "
         "better than yolov1_fast at stride 16 in the same time. Default: %(default)s",
     )
-    group.add_argument("--width", type=float, default=0.25, help="width multiplier")
+    group.add_argument(
+        "--width",
+        type=float,
+        default=0.375,
+        help="width multiplier (10-minute runs, 0.375 vs 0.25: mAP@[.5:.95] 0.763 vs 0.746, "
+        "same mAP@.5, and an int8 .tflite faster than fp32). Default: %(default)s",
+    )
     group.add_argument("--depth", type=float, default=1.0, help="depth multiplier")
     group.add_argument(
         "--box-loss",
