@@ -52,7 +52,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from zoo.ops.anchors import decode_yolo_grid, grid_cell_offsets
+from zoo.ops.anchors import check_xy_scale, decode_yolo_grid, grid_cell_offsets
 from zoo.ops.boxes import (
     check_box_format,
     convert_format,
@@ -498,14 +498,13 @@ class YoloLoss(keras.losses.Loss):
         self.anchor_iou_threshold = (
             None if anchor_iou_threshold is None else float(anchor_iou_threshold)
         )
-        if isinstance(xy_scale, bool) or not isinstance(xy_scale, (int, float)) or xy_scale < 1:
-            raise ValueError(f"xy_scale must be a number >= 1. Received: xy_scale={xy_scale!r}")
+        xy_scale = check_xy_scale(xy_scale)
         if neighbour_cells and (array is None or xy_scale < 2):
             raise ValueError(
                 "neighbour_cells needs the anchor head and xy_scale >= 2 (a neighbouring cell "
                 f"must reach the centre). Received: anchors={anchors!r}, xy_scale={xy_scale!r}"
             )
-        self.xy_scale = float(xy_scale)
+        self.xy_scale = xy_scale
         self.neighbour_cells = bool(neighbour_cells)
 
     def call(self, y_true, y_pred):

@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from zoo.models.backbones import BACKBONE_STRIDES, BACKBONES, build_backbone, scale_filters
+from zoo.ops.anchors import check_xy_scale
 
 __all__ = ["YOLO", "build_yolo", "check_anchors"]
 
@@ -178,8 +179,7 @@ class YOLO(keras.Model):
                 raise ValueError(f"{arg} must be a number > 0. Received: {arg}={value!r}")
         if head_width is not None:
             head_width = _positive_int(head_width, "head_width")
-        if isinstance(xy_scale, bool) or not isinstance(xy_scale, (int, float)) or xy_scale < 1:
-            raise ValueError(f"xy_scale must be a number >= 1. Received: xy_scale={xy_scale!r}")
+        xy_scale = check_xy_scale(xy_scale)
         if (
             isinstance(dropout, bool)
             or not isinstance(dropout, (int, float))
@@ -267,7 +267,7 @@ class YOLO(keras.Model):
         self.head_width = head_width
         self.dropout = dropout
         self.stride = stride
-        self.xy_scale = float(xy_scale)
+        self.xy_scale = xy_scale
 
     def get_config(self):
         return {

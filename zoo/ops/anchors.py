@@ -17,7 +17,7 @@ Reference:
 import numpy as np
 from keras import ops
 
-__all__ = ["decode_yolo_grid", "grid_cell_offsets", "kmeans_anchors", "shape_iou"]
+__all__ = ["check_xy_scale", "decode_yolo_grid", "grid_cell_offsets", "kmeans_anchors", "shape_iou"]
 
 MAX_LOG_SCALE = 6.0
 """``t_w`` and ``t_h`` of the anchor head are clipped to this before ``exp`` (403 x the anchor)."""
@@ -147,6 +147,13 @@ def kmeans_anchors(boxes_wh, k, seed=0, max_iter=300, n_init=3, center="mean"):
             best_anchors, best_iou = anchors.copy(), mean_iou
     order = np.argsort(best_anchors[:, 0] * best_anchors[:, 1], kind="stable")
     return best_anchors[order].astype(np.float32), best_iou
+
+
+def check_xy_scale(xy_scale):
+    """Validates ``decode_yolo_grid``'s centre-offset scale (a number >= 1); returns a float."""
+    if isinstance(xy_scale, bool) or not isinstance(xy_scale, (int, float)) or xy_scale < 1:
+        raise ValueError(f"xy_scale must be a number >= 1. Received: xy_scale={xy_scale!r}")
+    return float(xy_scale)
 
 
 def decode_yolo_grid(raw, num_classes, boxes_per_cell=2, anchors=None, xy_scale=1.0):
