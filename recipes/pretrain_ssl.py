@@ -11,8 +11,10 @@ Description: pretrains `zoo.build_ssl_encoder` with one self-supervised method (
     (`encoder.keras`) and exports it (SavedModel images -> features, `.tflite`) with
     `verify_export`.
 Data: scikit-learn digits by default (always available), `--data fashion_mnist` (the Debian
-    package's IDX files), `--data shapes` (RGB, generated in code; the default for colorization,
-    which needs colour), or an image folder (one sub-folder per class).
+    package's IDX files), `--data shapes` (RGB, generated in code), `--data shapes_by_class`
+    (the same with each shape's hue set by its class and its lightness not: the default for
+    colorization, whose colours must be predictable from the grayscale image), or an image
+    folder (one sub-folder per class).
 Expected result: every pretext beats random init on the linear probe; see
     benchmarks/bench_ssl.py for the measured comparison on Fashion-MNIST.
 Runtime: --time-budget (3 minutes) + probes (about 2 minutes); `--smoke` under a minute.
@@ -110,15 +112,18 @@ def parse_args(argv=None):
 def load_data(args):
     source = args.data
     if source is None and args.task == "colorization":
-        source = "shapes"
-        print("colorization needs colour images: using the RGB shapes set (--data shapes)")
+        source = "shapes_by_class"
+        print(
+            "colorization needs images whose colour the grayscale predicts: using the RGB "
+            "shapes set with class colours (--data shapes_by_class)"
+        )
     if source is None:
         source = "digits"
     train, test = load_classification_data(source, seed=args.seed)
     if args.task == "colorization" and train.image_shape[-1] != 3:
         raise SystemExit(
             f"--task colorization needs RGB images; {train.source} has "
-            f"{train.image_shape[-1]} channel(s). Use --data shapes or an RGB image folder."
+            f"{train.image_shape[-1]} channel(s). Use --data shapes_by_class or an RGB image folder."
         )
     return subsample(train, args.max_train, args.seed), subsample(test, args.max_test, args.seed)
 

@@ -220,3 +220,15 @@ def test_shapes_data_is_rgb_labelled_and_deterministic():
     assert not any(np.array_equal(a, b) for a in train.images for b in test.images)
     # the channels differ somewhere: colour, not grey
     assert np.abs(train.images[..., 0].astype(int) - train.images[..., 1]).max() > 20
+
+
+def test_shapes_by_class_source_gives_class_coloured_shapes():
+    from zoo.data.classification import load_classification_data, load_shapes_data
+
+    train, test = load_classification_data("shapes_by_class", image_size=(16, 16), seed=3)
+    assert train.source == "shapes_by_class/train" and test.source == "shapes_by_class/test"
+    small, _ = load_shapes_data(12, 6, (16, 16), seed=3, colors="by_class")
+    np.testing.assert_array_equal(small.images, train.images[:12])
+    plain, _ = load_shapes_data(12, 6, (16, 16), seed=3)
+    np.testing.assert_array_equal(small.labels, plain.labels)  # same shapes, other colours
+    assert not np.array_equal(small.images, plain.images)

@@ -129,3 +129,57 @@ def test_throughput_one_core():
     rate = count / (time.process_time() - start)
     print(f"synthetic_shapes: {rate:.0f} images/s (CPU time, 128x128)")
     assert rate > 150  # about 450/s measured on one core; a wide margin for busy CI machines
+
+
+def _object_lab(image, mask):
+    from zoo.data.pretext import rgb_to_lab
+
+    return rgb_to_lab(image[mask].astype(np.float32)).numpy().mean(axis=0)
+
+
+def test_by_class_colours_hue_follows_the_class_lightness_does_not():
+    num_classes = len(SHAPES)
+    hues, lightness = {c: [] for c in range(num_classes)}, {c: [] for c in range(num_classes)}
+    for index in range(120):
+        image, _, labels, masks, top = render_shapes(
+            index,
+            image_size=(32, 32),
+            class_names=SHAPES,
+            max_objects=1,
+            empty_fraction=0.0,
+            size_range=(0.45, 0.9),
+            return_masks=True,
+            colors="by_class",
+        )
+        lab = _object_lab(image, top == 0)
+        label = int(labels[0])
+        hues[label].append(np.arctan2(lab[2], lab[1]))
+        lightness[label].append(lab[0])
+    for label in range(num_classes):
+        expected = 2 * np.pi * label / num_classes
+        error = np.angle(np.exp(1j * (np.asarray(hues[label]) - expected)))  # wrapped
+        assert len(error) >= 8 and np.median(np.abs(error)) < 0.25, (label, error)
+    # Lightness: the same spread in every class, so grayscale does not give the class away.
+    means = [np.mean(lightness[c]) for c in range(num_classes)]
+    assert max(means) - min(means) < 15.0, means
+    assert all(np.std(lightness[c]) > 6.0 for c in range(num_classes))
+
+
+def test_random_colours_say_nothing_about_the_class_and_bad_option_raises():
+    hues = {0: [], 1: []}
+    for index in range(80):
+        image, _, labels, masks, top = render_shapes(
+            index,
+            image_size=(32, 32),
+            class_names=SHAPES[:2],
+            max_objects=1,
+            empty_fraction=0.0,
+            size_range=(0.45, 0.9),
+            return_masks=True,
+        )
+        lab = _object_lab(image, top == 0)
+        hues[int(labels[0])].append(np.arctan2(lab[2], lab[1]))
+    # Class 0 "by_class" hue is 0 rad; with random colours its hues spread over the circle.
+    assert np.mean(np.abs(np.asarray(hues[0])) < 0.5) < 0.5
+    with pytest.raises(ValueError, match="colors must be"):
+        render_shapes(0, colors="rainbow")

@@ -141,7 +141,7 @@ def load_digits_data(test_fraction=0.25, seed=0):
     return stratified_split(data, test_fraction, seed)
 
 
-def load_shapes_data(num_train=6000, num_test=1000, image_size=(32, 32), seed=0):
+def load_shapes_data(num_train=6000, num_test=1000, image_size=(32, 32), seed=0, colors="random"):
     """An RGB set generated in code: one synthetic shape per image, labelled by its kind.
 
     Images come from ``zoo.data.synthetic.render_shapes`` (textured background, random colour,
@@ -153,6 +153,9 @@ def load_shapes_data(num_train=6000, num_test=1000, image_size=(32, 32), seed=0)
         num_train, num_test: split sizes (the test images use other indices of the same seed).
         image_size: ``(height, width)``.
         seed: set seed.
+        colors: ``"random"`` (colour says nothing about the class) or ``"by_class"`` (the hue
+            follows the shape, the lightness does not: the set for colorization, where colour
+            must be predictable from the grayscale image; see ``render_shapes``).
 
     Returns:
         ``(train, test)`` ``ClassificationData``, images ``(N, H, W, 3)`` uint8.
@@ -170,12 +173,14 @@ def load_shapes_data(num_train=6000, num_test=1000, image_size=(32, 32), seed=0)
                 max_objects=1,
                 empty_fraction=0.0,
                 size_range=(0.45, 0.9),
+                colors=colors,
             )
             images.append(image)
             labels.append(int(label[0]))
         return ClassificationData(np.stack(images), np.asarray(labels), SHAPES, source)
 
-    return make(0, num_train, "shapes/train"), make(num_train, num_test, "shapes/test")
+    name = "shapes" if colors == "random" else "shapes_by_class"
+    return make(0, num_train, f"{name}/train"), make(num_train, num_test, f"{name}/test")
 
 
 def load_fashion_mnist_data(path=None):
@@ -298,7 +303,8 @@ def load_classification_data(source=None, *, image_size=None, test_fraction=0.2,
     Args:
         source: ``None`` (Fashion-MNIST when its files are found, else scikit-learn digits),
             ``"fashion_mnist"`` (a missing file is an error), ``"digits"``, ``"shapes"`` (RGB,
-            generated in code, see ``load_shapes_data``), or an image folder:
+            generated in code, see ``load_shapes_data``), ``"shapes_by_class"`` (the same with
+            the colour following the shape: colorization's default), or an image folder:
             with ``train/`` and ``test/`` sub-folders they are the splits, else every class is
             split by ``test_fraction``.
         image_size: resize images of a folder to ``(height, width)``.
@@ -317,8 +323,9 @@ def load_classification_data(source=None, *, image_size=None, test_fraction=0.2,
         return load_fashion_mnist_data()
     if source == "digits":
         return load_digits_data(seed=seed)
-    if source == "shapes":
-        return load_shapes_data(image_size=image_size or (32, 32), seed=seed)
+    if source in ("shapes", "shapes_by_class"):
+        colors = "random" if source == "shapes" else "by_class"
+        return load_shapes_data(image_size=image_size or (32, 32), seed=seed, colors=colors)
     root = Path(source)
     if (root / "train").is_dir() and (root / "test").is_dir():
         train = read_image_folder(root / "train", image_size)

@@ -107,6 +107,26 @@ def _shape_color(rng, background_mean):
     return color.astype(np.uint8)
 
 
+CLASS_CHROMA = (35.0, 50.0)  # C*ab range of "by_class" colours
+CLASS_HUE_JITTER = 0.15  # radians (about 9 degrees), the std of a class colour's hue
+CLASS_LIGHTNESS = (30.0, 80.0)  # L* range, independent of the class
+
+
+def _class_color(rng, label, num_classes, background_mean):
+    """A colour whose hue tells the class and whose lightness does not (see ``render_shapes``)."""
+    from zoo.data.pretext.transforms import lab_to_rgb_numpy
+
+    background_l = 116.0 * np.cbrt(np.clip(float(np.mean(background_mean)) / 255.0, 0, 1)) - 16.0
+    for _ in range(10):  # lightness apart from the background's, so the shape stays visible
+        lightness = rng.uniform(*CLASS_LIGHTNESS)
+        if abs(lightness - background_l) > 15.0:
+            break
+    hue = 2.0 * np.pi * label / num_classes + rng.normal(0.0, CLASS_HUE_JITTER)
+    chroma = rng.uniform(*CLASS_CHROMA)
+    lab = [lightness, chroma * np.cos(hue), chroma * np.sin(hue)]
+    return np.round(lab_to_rgb_numpy(lab)).astype(np.uint8)
+
+
 def render_shapes(
     index,
     seed=0,
@@ -117,6 +137,7 @@ def render_shapes(
     size_range=(0.12, 0.5),
     max_occlusion=0.35,
     return_masks=False,
+    colors="random",
 ):
     """Draws example ``index`` of a synthetic shapes set (NumPy; see ``synthetic_shapes``).
 
@@ -131,11 +152,19 @@ def render_shapes(
         max_occlusion: Largest fraction of an earlier shape that a later one may cover.
         return_masks: Also return ``(N, H, W)`` bool masks (full shapes) and the ``(H, W)`` int
             map of the shape on top at each pixel (-1 for background).
+        colors: ``"random"`` (any colour that stands out from the background) or
+            ``"by_class"``: colour predictable from the shape, as in natural images, for
+            colorization. Class ``i`` gets the CIE L*a*b* hue angle ``2 pi i / len(class_names)``
+            (jitter ``CLASS_HUE_JITTER``), chroma in ``CLASS_CHROMA`` and a lightness L* drawn
+            in ``CLASS_LIGHTNESS`` whatever the class, so a grayscale (L*) image shows the
+            shape but not its colour.
 
     Returns:
         ``(image uint8 (H, W, 3), boxes float32 (N, 4) xyxy, labels int32 (N,))`` and, with
         ``return_masks``, ``masks`` and ``top``.
     """
+    if colors not in ("random", "by_class"):
+        raise ValueError(f"colors must be 'random' or 'by_class'. Received: colors={colors!r}")
     height, width = int(image_size[0]), int(image_size[1])
     rng = np.random.default_rng([int(seed), int(index)])
     image, background_mean = _background(rng, height, width)
@@ -146,7 +175,10 @@ def render_shapes(
     for _ in range(num_objects):
         label = int(rng.integers(len(class_names)))
         kind = class_names[label]
-        color = _shape_color(rng, background_mean)
+        if colors == "by_class":
+            color = _class_color(rng, label, len(class_names), background_mean)
+        else:
+            color = _shape_color(rng, background_mean)
         for _attempt in range(8):
             size = max(4.0, rng.uniform(*size_range) * short)
             half = int(np.ceil(size / 2)) + 1

@@ -18,6 +18,7 @@ from zoo.data.pretext import (
     jigsaw_min_distance,
     jigsaw_permutations,
     lab_to_rgb,
+    lab_to_rgb_numpy,
     pretext_options,
     pretext_transform,
     quantize_ab,
@@ -152,6 +153,16 @@ def test_rgb_to_lab_known_colours_and_numpy_reference():
 def test_lab_to_rgb_inverts_rgb_to_lab():
     x = _images(4, 8, 8).astype(np.float32)
     np.testing.assert_allclose(lab_to_rgb(rgb_to_lab(x)).numpy(), x, atol=0.02)
+
+
+def test_lab_to_rgb_numpy_matches_the_tf_op_and_clips_out_of_gamut():
+    x = _images(4, 8, 8).astype(np.float32)
+    lab = rgb_to_lab(x).numpy()
+    np.testing.assert_allclose(lab_to_rgb_numpy(lab), x, atol=0.02)
+    # Out of gamut (very saturated, dark, beyond white): both clip the same way.
+    wild = np.array([[20.0, 120.0, -120.0], [5.0, -60.0, 80.0], [104.0, 0.0, 0.0]])
+    np.testing.assert_allclose(lab_to_rgb_numpy(wild), lab_to_rgb(wild).numpy(), atol=0.02)
+    assert lab_to_rgb_numpy(wild).min() >= 0 and lab_to_rgb_numpy(wild).max() <= 255
 
 
 def test_colorization_regression_inputs_and_targets():

@@ -511,6 +511,21 @@ def _lab_numpy(rgb):
     )
 
 
+def lab_to_rgb_numpy(lab):
+    """NumPy twin of ``lab_to_rgb``: CIE L*a*b* (D65) → sRGB float64 (..., 3) in 0-255, clipped.
+
+    For code that runs outside TensorFlow (the synthetic renderer's class colours).
+    """
+    lab = np.asarray(lab, np.float64)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    xyz = np.where(f > _DELTA, f**3, 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
+    linear = xyz @ (np.linalg.inv(_RGB_TO_XYZ) * _WHITE_D65[None, :]).T
+    linear = np.maximum(linear, 0.0)
+    c = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1.0 / 2.4) - 0.055)
+    return np.clip(c, 0.0, 1.0) * 255.0
+
+
 @functools.lru_cache(maxsize=8)
 def _ab_tables(bin_size):
     step = 4 if bin_size >= 10 else 2 if bin_size >= 5 else 1
