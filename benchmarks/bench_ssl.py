@@ -15,8 +15,11 @@ Protocol (fixed in advance; the same for every encoder):
 - Baselines: the same network from random init through the same probes; fully supervised
   (random init, 100 % of the labels) trained for ``--pretrain-minutes + --finetune-minutes``,
   the time a pretrained-then-fine-tuned encoder costs.
-- Colorization needs colour, so on grayscale data it runs in its own section on the RGB shapes
-  set (generated in code), against random init there.
+- Colorization needs colour the grayscale image predicts, so it runs in its own section: on the
+  RGB data given, or (grayscale data) on the RGB shapes set with class colours
+  (``load_shapes_data(colors="by_class")``: hue set by the shape, lightness not). There every
+  encoder (random init, colorization, supervised) takes and is probed on the L* channel only,
+  as in the colorization papers: on colour images the class colours would give the class away.
 
 Targets (issue 6): at 1 % labels the best pretext encoder fine-tunes ≥ 5 points above random init;
 every pretext beats random init on the frozen linear probe; SimCLR ≥ rotation (linear probe);
@@ -40,12 +43,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 from zoo.data.classification import (  # noqa: E402
+    ClassificationData,
     load_classification_data,
     load_shapes_data,
     subsample,
 )
+from zoo.data.pretext import rgb_to_lab  # noqa: E402
 from zoo.metrics.probes import fine_tune, probe_encoder  # noqa: E402
 from zoo.models.ssl import build_ssl_encoder  # noqa: E402
 from zoo.training.pretrain import SSL_METHODS, pretrain_encoder  # noqa: E402
@@ -83,7 +89,14 @@ def probe(encoder, train, test, args):
     return probe_encoder(encoder, train, test, FRACTIONS, args.finetune_minutes, args.seed)
 
 
-def run_section(methods, train, test, args, title):
+def lightness(data):
+    """The L* channel (x 2.55, 0-255) of RGB data: what a colorization encoder sees."""
+    l_star = rgb_to_lab(data.images)[..., :1].numpy() * 2.55
+    images = np.clip(np.round(l_star), 0, 255).astype(np.uint8)
+    return ClassificationData(images, data.labels, data.class_names, f"{data.source} (L*)")
+
+
+def run_section(methods, train, test, args, title, pretrain_images=None):
     print(
         f"\n== {title}: {len(train)} train / {len(test)} test, {train.image_shape} ==", flush=True
     )
@@ -96,7 +109,7 @@ def run_section(methods, train, test, args, title):
         encoder = encoder_for(train.image_shape, args.seed)
         result = pretrain_encoder(
             method,
-            train.images,
+            train.images if pretrain_images is None else pretrain_images,
             encoder=encoder,
             minutes=args.pretrain_minutes,
             batch_size=args.batch_size,
@@ -170,17 +183,30 @@ def main(argv=None):
     train = subsample(train, args.max_train, args.seed)
     test = subsample(test, args.max_test, args.seed)
     results = {"config": vars(args)}
-    gray = train.image_shape[-1] == 1
-    methods = [m for m in args.methods if not (gray and m == "colorization")]
-    results["main"] = run_section(methods, train, test, args, train.source)
-    results["targets"] = check_targets(results["main"])
-    if gray and "colorization" in args.methods:
-        rgb_train, rgb_test = load_shapes_data(
-            num_train=min(6000, args.max_train or 6000), num_test=1000, seed=args.seed
+    methods = [m for m in args.methods if m != "colorization"]
+    if methods:
+        results["main"] = run_section(methods, train, test, args, train.source)
+        results["targets"] = check_targets(results["main"])
+    if "colorization" in args.methods:
+        rgb_train, rgb_test = train, test
+        if train.image_shape[-1] != 3:
+            rgb_train, rgb_test = load_shapes_data(
+                num_train=min(6000, args.max_train or 6000),
+                num_test=1000,
+                seed=args.seed,
+                colors="by_class",
+            )
+        # Every encoder of this section sees and is probed on L* only (colorization's input);
+        # colorization pretrains on the colour images, whose ab it learns to predict.
+        results["colorization"] = run_section(
+            ["colorization"],
+            lightness(rgb_train),
+            lightness(rgb_test),
+            args,
+            f"{rgb_train.source}, probed on L* (colorization)",
+            pretrain_images=rgb_train.images,
         )
-        results["colorization_rgb"] = run_section(
-            ["colorization"], rgb_train, rgb_test, args, "RGB shapes (colorization)"
-        )
+        results["colorization_targets"] = check_targets(results["colorization"])
     results["seconds"] = time.monotonic() - start
     print(f"\ntotal {results['seconds'] / 60:.1f} min")
     if args.json:
