@@ -49,7 +49,14 @@ from zoo.detection import (  # noqa: E402
 from zoo.losses import YoloLoss  # noqa: E402
 from zoo.metrics import DetectionMetricsCallback  # noqa: E402
 from zoo.models import BACKBONE_STRIDES, BACKBONES, build_yolo  # noqa: E402
-from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
+from zoo.training import (  # noqa: E402
+    WeightEMA,
+    build_parser,
+    compile_options,
+    configure,
+    parse_flags,
+    train,
+)
 
 # === Hyperparameters ===
 # Batch 16 at lr 4e-3: with a fixed time budget on a CPU, more (noisier) steps beat bigger batches.
@@ -138,6 +145,15 @@ def parse_args(argv=None):
         "0.827, mAP@[.5:.95] 0.537 -> 0.592)",
     )
     group.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (AdamW)")
+    group.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="decay of a moving average of the weights (zoo.training.WeightEMA), used for "
+        "validation, checkpoints and the final model; 0 = off. Off by default: after the cosine "
+        "decay to 2 %% of the peak LR it added nothing (10-minute run, 0.998: mAP@.5 0.961, "
+        "mAP@[.5:.95] 0.764 vs 0.960 / 0.763). Default: %(default)s",
+    )
     group.add_argument(
         "--objectness-target",
         default="iou",
@@ -265,7 +281,7 @@ def main(argv=None):
             loss,
             **compile_options(args),
         )
-    callbacks = []
+    callbacks = [WeightEMA(args.ema)] if args.ema > 0 else []
     if args.map_every > 0:
         map_data = detection_pipeline(val_data, size, args.batch_size, args.max_boxes)
         callbacks.append(

@@ -58,6 +58,8 @@ def test_yolo_smoke_trains_evaluates_exports_and_verifies(tmp_path):
             str(tmp_path / "models"),
             "--name",
             "smoke",
+            "--ema",  # the weight average swaps in for validation, checkpoints and export
+            "0.9",
         ],
         cwd=tmp_path,
     )

@@ -15,6 +15,7 @@ from zoo.training.batchnorm import recalibrate_batchnorm
 from zoo.training.callbacks import (
     BudgetLRSchedule,
     TimeBudget,
+    WeightEMA,
     best_logged_value,
     make_callbacks,
     resolve_monitor_mode,
@@ -67,6 +68,7 @@ __all__ = [
     "STRATEGIES",
     "StrategyError",
     "TimeBudget",
+    "WeightEMA",
     "TrainResult",
     "add_common_flags",
     "best_logged_value",

@@ -29,6 +29,7 @@ __all__ = [
     "warmup_cosine",
     "BudgetLRSchedule",
     "TimeBudget",
+    "WeightEMA",
     "make_callbacks",
     "resolve_monitor_mode",
     "best_logged_value",
@@ -328,6 +329,86 @@ _MAX_TOKENS = {
     "top1",
     "top5",
 }
+
+
+class WeightEMA(keras.callbacks.Callback):
+    """Exponential moving average of the model's weights, used for validation and at the end.
+
+    After every training step, ``shadow = d * shadow + (1 - d) * weight`` for every float weight
+    of the model, the BatchNorm moving statistics included (Keras's ``use_ema`` optimizer
+    option averages the trainable weights only, so its BatchNorm statistics belong to other
+    weights). ``d = decay * (1 - exp(-step / warmup_steps))`` ramps up so that the first steps'
+    random weights fade out fast (the YOLOv5 / timm ``ModelEMA`` rule).
+
+    The averaged weights are swapped in for validation and stay in from the end of an epoch
+    (so metrics callbacks, loggers and checkpoints after this one in the list see them) until
+    the next epoch's training starts; they are in the model when ``fit`` returns. A run resumed
+    by ``BackupAndRestore`` restarts the average from the restored weights.
+
+    Args:
+        decay: the final decay (0.998: an average over about the last 500 steps).
+        warmup_steps: the ramp's time constant in steps.
+
+    Example:
+        >>> model.fit(ds, epochs=10, callbacks=[WeightEMA(0.998)])  # doctest: +SKIP
+    """
+
+    def __init__(self, decay: float = 0.998, warmup_steps: int = 500):
+        super().__init__()
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1). Received: decay={decay}")
+        if warmup_steps < 1:
+            raise ValueError(f"warmup_steps must be >= 1. Received: warmup_steps={warmup_steps}")
+        self.decay = float(decay)
+        self.warmup_steps = int(warmup_steps)
+        self._shadow = None
+        self._swapped = False
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        weights = [w for w in self.model.weights if "float" in str(w.dtype)]
+        self._weights = weights
+        self._shadow = [tf.Variable(w.value, trainable=False) for w in weights]
+        self._updates = tf.Variable(0.0, trainable=False)
+
+        @tf.function
+        def update():
+            self._updates.assign_add(1.0)
+            d = self.decay * (1.0 - tf.exp(-self._updates / float(self.warmup_steps)))
+            for shadow, w in zip(self._shadow, self._weights, strict=True):
+                shadow.assign(d * shadow + (1.0 - d) * tf.cast(w.value, shadow.dtype))
+
+        @tf.function
+        def swap():
+            for shadow, w in zip(self._shadow, self._weights, strict=True):
+                live = tf.identity(w.value)
+                w.assign(shadow)
+                shadow.assign(live)
+
+        self._update, self._swap = update, swap
+        self._swapped = False
+
+    def _set(self, averaged: bool):
+        if self._shadow is not None and self._swapped != averaged:
+            self._swap()
+            self._swapped = averaged
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._shadow is not None and not self._swapped:
+            self._update()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._set(False)
+
+    def on_test_begin(self, logs=None):
+        self._set(True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._set(True)
+
+    def on_train_end(self, logs=None):
+        self._set(True)
 
 
 def resolve_monitor_mode(monitor: str, mode: str = "auto") -> str:
