@@ -141,6 +141,10 @@ def load_digits_data(test_fraction=0.25, seed=0):
     return stratified_split(data, test_fraction, seed)
 
 
+SHAPES_SOURCES = {"shapes": "random", "shapes_by_class": "by_class"}
+"""``load_classification_data`` source name → ``load_shapes_data(colors=...)``."""
+
+
 def load_shapes_data(num_train=6000, num_test=1000, image_size=(32, 32), seed=0, colors="random"):
     """An RGB set generated in code: one synthetic shape per image, labelled by its kind.
 
@@ -179,7 +183,7 @@ def load_shapes_data(num_train=6000, num_test=1000, image_size=(32, 32), seed=0,
             labels.append(int(label[0]))
         return ClassificationData(np.stack(images), np.asarray(labels), SHAPES, source)
 
-    name = "shapes" if colors == "random" else "shapes_by_class"
+    name = {v: k for k, v in SHAPES_SOURCES.items()}.get(colors, "shapes")  # bad: render raises
     return make(0, num_train, f"{name}/train"), make(num_train, num_test, f"{name}/test")
 
 
@@ -323,8 +327,8 @@ def load_classification_data(source=None, *, image_size=None, test_fraction=0.2,
         return load_fashion_mnist_data()
     if source == "digits":
         return load_digits_data(seed=seed)
-    if source in ("shapes", "shapes_by_class"):
-        colors = "random" if source == "shapes" else "by_class"
+    if source in SHAPES_SOURCES:
+        colors = SHAPES_SOURCES[source]
         return load_shapes_data(image_size=image_size or (32, 32), seed=seed, colors=colors)
     root = Path(source)
     if (root / "train").is_dir() and (root / "test").is_dir():

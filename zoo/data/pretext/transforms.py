@@ -440,6 +440,7 @@ _RGB_TO_XYZ = np.array(
     ]
 )
 _WHITE_D65 = np.array([0.95047, 1.0, 1.08883])
+_XYZ_TO_LINEAR_RGB = (np.linalg.inv(_RGB_TO_XYZ) * _WHITE_D65[None, :]).T  # white-scaled XYZ → RGB
 _DELTA = 6.0 / 29.0
 
 
@@ -491,7 +492,7 @@ def lab_to_rgb(lab):
     fy = (lab[..., 0] + 16.0) / 116.0
     f = tf.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
     xyz = tf.where(f > _DELTA, f**3, 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
-    matrix = tf.constant((np.linalg.inv(_RGB_TO_XYZ) * _WHITE_D65[None, :]).T, tf.float32)
+    matrix = tf.constant(_XYZ_TO_LINEAR_RGB, tf.float32)
     linear = tf.tensordot(xyz, matrix, axes=1)
     c = tf.where(
         linear <= 0.0031308,
@@ -520,7 +521,7 @@ def lab_to_rgb_numpy(lab):
     fy = (lab[..., 0] + 16.0) / 116.0
     f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
     xyz = np.where(f > _DELTA, f**3, 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
-    linear = xyz @ (np.linalg.inv(_RGB_TO_XYZ) * _WHITE_D65[None, :]).T
+    linear = xyz @ _XYZ_TO_LINEAR_RGB
     linear = np.maximum(linear, 0.0)
     c = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1.0 / 2.4) - 0.055)
     return np.clip(c, 0.0, 1.0) * 255.0
