@@ -28,7 +28,14 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from zoo.ops.random import low_bits, split_seed, uniform, uniform_bits, unit_float
+from zoo.ops.random import (
+    low_bits,
+    normal_from_bits,
+    split_seed,
+    uniform,
+    uniform_bits,
+    unit_float,
+)
 
 TASKS = ("rotation", "jigsaw", "colorization", "inpainting", "denoising")
 
@@ -171,18 +178,6 @@ def _check_numbers(task, o):
             raise _bad(task, "stddev", o["stddev"], "a number >= 0 (pixel units)")
         if not _is_number(o["fraction"]) or not 0 <= o["fraction"] <= 1:
             raise _bad(task, "fraction", o["fraction"], "a fraction in [0, 1]")
-
-
-def _normal_from_bits(bits, shape):
-    """Standard normal float32 of ``shape`` from ceil(n / 2) uint32 draws: Box-Muller on 16-bit
-    uniforms, using both the cosine and the sine halves (tails cut at 4.7 sigma, p = 2.5e-6)."""
-    scale = 1.0 / (1 << 16)
-    u1 = tf.cast(tf.bitwise.right_shift(bits, 16), tf.float32) * scale
-    u2 = tf.cast(tf.bitwise.bitwise_and(bits, 0xFFFF), tf.float32) * scale
-    radius = tf.sqrt(-2.0 * tf.math.log(1.0 - u1))
-    angle = (2.0 * math.pi) * u2
-    values = tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=0)
-    return tf.reshape(values[: tf.reduce_prod(shape)], shape)
 
 
 def _checked_images(images, task):
@@ -799,16 +794,17 @@ def inpainting(
 
 def _draw_denoising(x, seed, o):
     b, h, w, c = _shape(x)
-    if o["noise"] == "gaussian":  # the normal draws themselves (XLA's CPU sin/cos are slow)
-        bits = uniform_bits([(b * h * w * c + 1) // 2], seed)
-        return {"noise": _normal_from_bits(bits, tf.shape(x))}
+    if o["noise"] == "gaussian":  # four 16-bit uniforms per uint64; normals made in apply
+        return {"bits": uniform_bits([(b * h * w * c + 3) // 4], seed, tf.uint64)}
     return {"bits": uniform_bits([b, h, w, 1], seed)}  # one draw per pixel, all channels
 
 
 def _apply_denoising(x, draws, o):
     x = tf.cast(x, tf.float32)
     if o["noise"] == "gaussian":
-        noisy = x + float(o["stddev"]) * draws["noise"]
+        # a quantile-table lookup: XLA compiles it to a tight loop (1.0 ms for a 128 x 32 x 32 x 3
+        # batch, vs 1.5-2.0 ms for Box-Muller on the same bits outside XLA)
+        noisy = x + float(o["stddev"]) * normal_from_bits(draws["bits"], tf.shape(x))
     else:
         u = unit_float(draws["bits"])
         p = float(o["fraction"])
@@ -825,7 +821,8 @@ def denoising(images, seed, *, noise="gaussian", stddev=25.0, fraction=0.1):
     Args:
         images: (B, H, W, C) uint8/float32 0-255.
         seed: shape-[2] integer tensor (or int).
-        noise: "gaussian" (i.i.d. per value, ``stddev`` in pixel units; Box-Muller); "salt_pepper"
+        noise: "gaussian" (i.i.d. per value, ``stddev`` in pixel units;
+            ``zoo.ops.random.normal_from_bits``); "salt_pepper"
             (a fraction ``fraction`` of pixels, all channels, set to 0 or 255 with equal odds);
             "masking" (a fraction ``fraction`` of pixels set to 0).
 
