@@ -111,8 +111,9 @@ def parse_args(argv=None):
         "--width",
         type=float,
         default=0.5,
-        help="width multiplier (10-minute runs, mAP@.5 / mAP@[.5:.95]: 0.5 0.970 / 0.790, 0.375 "
-        "0.960 / 0.763, 0.25 0.961 / 0.746; in 3-minute runs the narrower nets lead). "
+        help="width multiplier (10-minute runs, mAP@.5 / mAP@[.5:.95]: 0.625 0.968 / 0.779, "
+        "0.5 0.970 / 0.790, 0.375 0.960 / 0.763, 0.25 0.961 / 0.746; in 3-minute runs the "
+        "narrower nets lead). "
         "Default: %(default)s",
     )
     group.add_argument("--depth", type=float, default=1.0, help="depth multiplier")

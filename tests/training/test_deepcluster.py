@@ -225,9 +225,11 @@ def test_deepcluster_two_epochs_log_nmi_and_train_the_encoder(tmp_path):
 
 
 @pytest.mark.slow
-def test_deepcluster_resumes_from_its_checkpoint(tmp_path):
+@pytest.mark.parametrize("hidden_units", [(), (8,)])
+def test_deepcluster_resumes_from_its_checkpoint(tmp_path, hidden_units):
     x, labels = tiny_images(seed=1)
-    options = {"k": 3, "batch_size": 16, "pca_dim": 4, "seed": 2}
+    options = {"k": 3, "batch_size": 16, "pca_dim": 4, "seed": 2, "hidden_units": hidden_units}
+    keras.utils.set_random_seed(0)
     full = train_deepcluster(tiny_encoder(), x, epochs=2, **options)
 
     ckpt = str(tmp_path / "ckpt")
@@ -264,3 +266,40 @@ def test_trainer_resets_the_head_and_rejects_bad_arguments():
         trainer.fit(x, epochs=1, labels=[0, 1])
     with pytest.raises(ValueError, match="batch_size"):
         DeepClusterTrainer(tiny_encoder(), k=2, batch_size=64).train_epoch(x, assignments % 2)
+
+
+def test_hidden_units_put_an_mlp_under_the_head_and_cluster_its_output():
+    x, _ = tiny_images(seed=3)
+    trainer = DeepClusterTrainer(tiny_encoder(), k=3, batch_size=16, pca_dim=4, hidden_units=(5,))
+    assert trainer.embed(x[:10]).shape == (10, 5)  # k-means sees the MLP's output
+    mlp_kernel = trainer.mlp[0].kernel
+    before = mlp_kernel.numpy().copy()
+    trainer.reset_head(1)  # the top layer is re-drawn, the MLP is not
+    np.testing.assert_array_equal(mlp_kernel.numpy(), before)
+    trainer.fit(x, epochs=1)
+    assert not np.allclose(mlp_kernel.numpy(), before)  # trained with the encoder
+    for bad in ((0,), (4.5,), (True,)):
+        with pytest.raises(ValueError, match="hidden_units"):
+            DeepClusterTrainer(tiny_encoder(), k=3, hidden_units=bad)
+
+
+def test_head_warmup_fits_the_new_top_layer_to_the_pseudo_labels_without_touching_the_trunk():
+    x, _ = tiny_images(seed=4)
+    trainer = DeepClusterTrainer(
+        tiny_encoder(), k=3, batch_size=16, pca_dim=4, head_warmup_steps=60
+    )
+    features = trainer.embed(x)
+    labels = trainer.cluster(x, features=features).assignments.numpy()
+    trunk = [w.copy() for w in trainer.trunk.get_weights()]
+    trainer.reset_head(0)
+    logits = trainer.head(tf.constant(features)).numpy()
+    before = np.mean(np.argmax(logits, 1) == labels)
+    loss = trainer.warm_head(features, labels)
+    after = np.mean(np.argmax(trainer.head(tf.constant(features)).numpy(), 1) == labels)
+    assert np.isfinite(loss) and after > max(before, 0.6)
+    for a, b in zip(trunk, trainer.trunk.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    history = trainer.fit(x, epochs=1)
+    assert np.isfinite(history["head_warmup_loss"][0])
+    with pytest.raises(ValueError, match="head_warmup_steps"):
+        DeepClusterTrainer(tiny_encoder(), k=3, head_warmup_steps=-1)

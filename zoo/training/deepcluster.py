@@ -2,7 +2,8 @@
 
 Every epoch:
 
-1. embed all (unlabeled) training images with the current encoder (inference mode);
+1. embed all (unlabeled) training images with the current encoder (inference mode), followed
+   by the ReLU MLP of ``hidden_units`` when there is one (the paper's fc6/fc7);
 2. PCA-whiten the features (``pca_dim`` components, each scaled by ``1/√(λ + eps)``) and
    L2-normalise the rows (``preprocess_features``), as the paper does before Faiss k-means;
 3. cluster them into ``k`` groups with ``kmeans`` (TF: k-means++ seeding, Lloyd iterations with
@@ -10,6 +11,9 @@ Every epoch:
    the cluster index is each image's pseudo-label for this epoch;
 4. re-initialise the classifier head (``Dense(k)`` on the encoder, weights ~ N(0, 0.01²), bias 0)
    and reset its optimizer's state (the paper re-creates the top layer and its optimizer);
+   with ``head_warmup_steps`` the new head is then fitted alone to the pseudo-labels on the
+   features just computed (cheap: no image passes through the encoder), so the encoder's first
+   steps of the epoch are not driven by a random head;
 5. train encoder + head for one epoch on ``num_samples`` (default ``N``) images drawn
    cluster-balanced (``cluster_balanced_indices``: the same number from every non-empty cluster,
    uniformly within it, as the paper's ``UnifLabelSampler``), so one giant cluster cannot take
@@ -275,6 +279,10 @@ def cluster_balanced_indices(assignments, num_samples=None, seed=0):
 # === Trainer ===
 
 
+def _is_positive_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
 def _as_array(images, name="images"):
     if isinstance(images, tf.data.Dataset):
         batches = [np.asarray(b) for b in images.as_numpy_iterator()]
@@ -323,6 +331,12 @@ class DeepClusterTrainer:
         batch_size: training batch size (full batches only).
         num_samples: images drawn per epoch (default ``N``).
         pca_dim, whiten, kmeans_iterations: clustering settings (paper: 256, True, 20).
+        hidden_units: sizes of a ReLU MLP between the encoder and the top layer (the paper's
+            fc6/fc7, 4096 each on AlexNet): it is trained with the encoder and never reset,
+            and k-means then runs on its output, as in the paper; ``()`` (the default) puts
+            the top layer on the encoder's features and clusters those.
+        head_warmup_steps: after each reset, train the new top layer alone for this many
+            batches on the features just clustered (``warm_head``; 0, the paper's way, skips it).
         augment: ``None`` or ``fn(images, seed) -> images`` (float32 0–255, batched, stateless
             ``seed`` of shape [2]), applied inside the train step; e.g.
             ``functools.partial(zoo.models.simclr.simclr_augment, jitter_prob=0.0)``.
@@ -343,6 +357,8 @@ class DeepClusterTrainer:
         pca_dim=256,
         whiten=True,
         kmeans_iterations=20,
+        hidden_units=(),
+        head_warmup_steps=0,
         augment=None,
         feature_batch_size=512,
         seed=0,
@@ -352,6 +368,11 @@ class DeepClusterTrainer:
             raise ValueError(f"k must be an integer >= 2. Received: k={k!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1. Received: {batch_size!r}")
+        hidden_units = tuple(hidden_units or ())
+        if not all(_is_positive_int(u) for u in hidden_units):
+            raise ValueError(
+                f"hidden_units must be positive integers. Received: hidden_units={hidden_units!r}"
+            )
         if augment is not None and not callable(augment):
             raise ValueError(f"augment must be None or callable. Received: augment={augment!r}")
         shape = getattr(encoder, "output_shape", None)
@@ -367,19 +388,33 @@ class DeepClusterTrainer:
         self.pca_dim = pca_dim
         self.whiten = whiten
         self.kmeans_iterations = kmeans_iterations
+        self.hidden_units = hidden_units
+        if not (head_warmup_steps == 0 or _is_positive_int(head_warmup_steps)):
+            raise ValueError(
+                f"head_warmup_steps must be an integer >= 0. Received: {head_warmup_steps!r}"
+            )
+        self.head_warmup_steps = int(head_warmup_steps)
         self.augment = augment
         self.feature_batch_size = int(feature_batch_size)
         self.seed = int(seed)
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
-        # === Classifier: images → encoder → Dense(k) ===
+        # === Classifier: images → encoder → [MLP] → Dense(k); k-means on the MLP's output ===
         images = keras.Input(tuple(encoder.input_shape[1:]), name="images")
+        features = encoder(images)
+        self.mlp = [
+            keras.layers.Dense(units, activation="relu", name=f"deepcluster_fc{i + 1}")
+            for i, units in enumerate(hidden_units)
+        ]
+        for layer in self.mlp:
+            features = layer(features)
+        self.trunk = keras.Model(images, features, name="deepcluster_trunk")
         self.head = keras.layers.Dense(k, dtype="float32", name="deepcluster_head")
-        self.classifier = keras.Model(images, self.head(encoder(images)), name="deepcluster")
+        self.classifier = keras.Model(images, self.head(features), name="deepcluster")
         self.optimizer = optimizer or keras.optimizers.SGD(learning_rate=0.05, momentum=0.9)
         self.head_optimizer = head_optimizer or self.optimizer.__class__.from_config(
             self.optimizer.get_config()
         )
-        self.optimizer.build(self.encoder.trainable_variables)
+        self.optimizer.build(self.trunk.trainable_variables)
         self.head_optimizer.build(self.head.trainable_variables)
         self._head_optimizer_initial = [v.numpy() for v in self.head_optimizer.variables]
         self.classifier.optimizer = self.optimizer  # for LR-scheduling callbacks
@@ -388,17 +423,18 @@ class DeepClusterTrainer:
         self.epochs_done = 0
         self._train_step = tf.function(self._train_step_impl, reduce_retracing=True)
         self._embed_step = tf.function(self._embed_step_impl, reduce_retracing=True)
+        self._head_step = tf.function(self._head_step_impl, reduce_retracing=True)
 
     # --- steps ---
 
     def _embed_step_impl(self, x):
-        return tf.cast(self.encoder(tf.cast(x, tf.float32), training=False), tf.float32)
+        return tf.cast(self.trunk(tf.cast(x, tf.float32), training=False), tf.float32)
 
     def _train_step_impl(self, x, y, seed):
         x = tf.cast(x, tf.float32)
         if self.augment is not None:
             x = tf.cast(self.augment(x, seed), tf.float32)
-        encoder_vars = self.encoder.trainable_variables
+        encoder_vars = self.trunk.trainable_variables  # the encoder's, then the MLP's
         head_vars = self.head.trainable_variables
         with tf.GradientTape() as tape:
             logits = tf.cast(self.classifier(x, training=True), tf.float32)
@@ -421,7 +457,8 @@ class DeepClusterTrainer:
     # --- pieces of an epoch ---
 
     def embed(self, images):
-        """``(N, D)`` float32 NumPy features of ``images`` (encoder in inference mode)."""
+        """``(N, D)`` float32 NumPy features that k-means clusters (the encoder's, or the MLP's
+        output with ``hidden_units``), in inference mode."""
         images = _as_array(images)
         parts = [
             self._embed_step(tf.convert_to_tensor(images[i : i + self.feature_batch_size])).numpy()
@@ -429,10 +466,42 @@ class DeepClusterTrainer:
         ]
         return np.concatenate(parts)
 
-    def cluster(self, images, epoch=0):
-        """Embed, preprocess and cluster ``images``: a ``KMeansResult`` (assignments = pseudo-labels)."""
-        features = preprocess_features(self.embed(images), pca_dim=self.pca_dim, whiten=self.whiten)
+    def cluster(self, images, epoch=0, features=None):
+        """Embed, preprocess and cluster ``images``: a ``KMeansResult`` (assignments = pseudo-labels).
+        ``features``: ``self.embed(images)`` when already computed."""
+        features = self.embed(images) if features is None else features
+        features = preprocess_features(features, pca_dim=self.pca_dim, whiten=self.whiten)
         return kmeans(features, self.k, iterations=self.kmeans_iterations, seed=self.seed + epoch)
+
+    def warm_head(self, features, pseudo_labels, epoch=0):
+        """``head_warmup_steps`` steps of the freshly reset head alone on the epoch's embedded
+        ``features`` (the trunk frozen: no images pass through it), so that joint training starts
+        from a head that already predicts the new pseudo-labels instead of a random one.
+        Returns the last step's loss (NaN when there are no steps)."""
+        loss = float("nan")
+        if not self.head_warmup_steps:
+            return loss
+        features = tf.convert_to_tensor(features, tf.float32)
+        indices = cluster_balanced_indices(
+            pseudo_labels, self.head_warmup_steps * self.batch_size, self.seed + 7919 * (epoch + 1)
+        )
+        labels = tf.convert_to_tensor(np.asarray(pseudo_labels, np.int32))
+        for step in range(self.head_warmup_steps):
+            batch = indices[step * self.batch_size : (step + 1) * self.batch_size]
+            loss = self._head_step(tf.gather(features, batch), tf.gather(labels, batch))
+        return float(loss)
+
+    def _head_step_impl(self, features, labels):
+        with tf.GradientTape() as tape:
+            logits = tf.cast(self.head(features), tf.float32)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            )
+        variables = self.head.trainable_variables
+        self.head_optimizer.apply_gradients(
+            zip(tape.gradient(loss, variables), variables, strict=True)
+        )
+        return loss
 
     def reset_head(self, epoch=0):
         """Re-initialise the head (N(0, 0.01²) kernel, zero bias) and its optimizer's state."""
@@ -476,17 +545,22 @@ class DeepClusterTrainer:
 
     # --- checkpoints ---
 
+    def _mlp_weights(self):
+        return [w for layer in self.mlp for w in layer.weights]
+
     def _paths(self):
         d = self.checkpoint_dir
         return {
             "state": os.path.join(d, "deepcluster_state.json"),
             "encoder": os.path.join(d, "encoder.weights.h5"),
+            "mlp": os.path.join(d, "mlp.npz"),
             "optimizer": os.path.join(d, "optimizer.npz"),
             "assignments": os.path.join(d, "assignments.npy"),
         }
 
     def save_checkpoint(self):
-        """Write the encoder weights, optimizer state, history and assignments (atomically)."""
+        """Write the encoder (and MLP) weights, optimizer state, history and assignments
+        (atomically)."""
         if self.checkpoint_dir is None:
             return
         os.makedirs(self.checkpoint_dir, exist_ok=True)
@@ -496,9 +570,17 @@ class DeepClusterTrainer:
         os.replace(tmp_weights, paths["encoder"])
         values = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
         _save_atomic(paths["optimizer"], lambda p: _write_npz(p, values))
+        if self.mlp:
+            mlp = {f"v{i}": v.numpy() for i, v in enumerate(self._mlp_weights())}
+            _save_atomic(paths["mlp"], lambda p: _write_npz(p, mlp))
         if self.assignments is not None:
             _save_atomic(paths["assignments"], lambda p: _write_npy(p, self.assignments))
-        state = {"epochs_done": self.epochs_done, "k": self.k, "history": self.history}
+        state = {
+            "epochs_done": self.epochs_done,
+            "k": self.k,
+            "hidden_units": list(self.hidden_units),
+            "history": self.history,
+        }
         _save_atomic(paths["state"], lambda p: _write_text(p, json.dumps(state)))
 
     def restore_checkpoint(self):
@@ -512,7 +594,17 @@ class DeepClusterTrainer:
             raise ValueError(
                 f"{paths['state']}: k = {state['k']} but the trainer was built with k={self.k}"
             )
+        hidden = tuple(state.get("hidden_units", ()))
+        if hidden != self.hidden_units:
+            raise ValueError(
+                f"{paths['state']}: hidden_units = {hidden} but the trainer was built with "
+                f"hidden_units={self.hidden_units}"
+            )
         self.encoder.load_weights(paths["encoder"])
+        if self.mlp:
+            with np.load(paths["mlp"]) as saved:
+                for i, variable in enumerate(self._mlp_weights()):
+                    variable.assign(saved[f"v{i}"])
         with np.load(paths["optimizer"]) as saved:
             for i, variable in enumerate(self.optimizer.variables):
                 variable.assign(saved[f"v{i}"])
@@ -558,7 +650,8 @@ class DeepClusterTrainer:
         for epoch in range(self.epochs_done, epochs):
             callback_list.on_epoch_begin(epoch)
             start = time.perf_counter()
-            result = self.cluster(images, epoch)
+            features = self.embed(images)
+            result = self.cluster(images, epoch, features=features)
             assignments = result.assignments.numpy()
             logs = {
                 "nmi": normalized_mutual_info(labels, assignments)
@@ -574,6 +667,8 @@ class DeepClusterTrainer:
                 del logs["nmi"]
             self.assignments = assignments
             self.reset_head(epoch)
+            if self.head_warmup_steps:
+                logs["head_warmup_loss"] = self.warm_head(features, assignments, epoch)
             logs.update(self.train_epoch(images, assignments, epoch))
             logs["seconds"] = time.perf_counter() - start
             for key, value in logs.items():
@@ -623,7 +718,7 @@ def train_deepcluster(
         seed: integer seed.
         verbose: 1 prints one line per epoch.
         **options: other ``DeepClusterTrainer`` arguments (``pca_dim``, ``whiten``,
-            ``kmeans_iterations``, ``num_samples``, ``head_optimizer``, ``feature_batch_size``).
+            ``kmeans_iterations``, ``hidden_units``, ``num_samples``, ``head_optimizer``, ``feature_batch_size``).
 
     Returns:
         The history dict: ``loss``, ``accuracy``, ``nmi`` (when ``labels``), ``nmi_previous``,

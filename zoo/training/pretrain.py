@@ -39,6 +39,17 @@ __all__ = [
 
 TRANSFORM_TASKS = ("rotation", "jigsaw", "colorization", "inpainting", "denoising")
 DEEPCLUSTER_EPOCH_SAMPLES = 16384  # images per DeepCluster epoch (cluster-balanced draws)
+DEEPCLUSTER_HEAD_WARMUP_STEPS = 300  # head-only steps on the cached features after each reset
+
+
+def _deepcluster_augment(images, seed):
+    """DeepCluster's training augmentation: random crops (area 0.5-1), flips and SimCLR's colour
+    jitter (p = 0.8); no grayscale or blur."""
+    from zoo.models.simclr import simclr_augment
+
+    return simclr_augment(images, seed, crop_scale=(0.5, 1.0), grayscale_prob=0.0, blur_prob=0.0)
+
+
 SSL_METHODS = (*TRANSFORM_TASKS, "simclr", "vae", "deepcluster")
 
 
@@ -138,7 +149,10 @@ def pretrain_encoder(
         batch_size: images per batch.
         learning_rate: Adam learning rate (also DeepCluster's; pass ``options={"optimizer":
             keras.optimizers.SGD(0.05, momentum=0.9)}`` for the paper's). DeepCluster epochs
-            draw ``min(N, DEEPCLUSTER_EPOCH_SAMPLES)`` images unless ``num_samples`` is given.
+            draw ``min(N, DEEPCLUSTER_EPOCH_SAMPLES)`` images unless ``num_samples`` is given;
+            they train on random crops, flips and colour jitter and warm the new head up for
+            ``DEEPCLUSTER_HEAD_WARMUP_STEPS`` steps unless ``augment`` / ``head_warmup_steps``
+            say otherwise.
         seed: data order, transforms, augmentation and head initialisation.
         labels: optional true classes, only for DeepCluster's per-epoch NMI.
         options: method options: the transform's for a pretext task (``num_permutations``,
@@ -259,6 +273,13 @@ def _deepcluster(
     # ran 1 epoch, linear probe 0.792; SGD on 16k-image epochs 0.743; Adam on them 0.793).
     optimizer = options.pop("optimizer", None) or keras.optimizers.Adam(learning_rate)
     options.setdefault("num_samples", min(len(images), DEEPCLUSTER_EPOCH_SAMPLES))
+    # Random crops, flips and brightness/contrast jitter, and a head fitted to the new
+    # pseudo-labels before the encoder trains on them (Fashion-MNIST, 3 minutes, linear probe;
+    # random init 0.823): plain 0.791; crops (area 0.5-1) + flips 0.812; + 300 head warm-up
+    # steps 0.821; + colour jitter 0.847 (without it k-means can group by overall intensity).
+    # With crops + flips, lr 3e-4 gave 0.774, k = 30 0.793, a 512-unit MLP under the head 0.812.
+    options.setdefault("augment", _deepcluster_augment)
+    options.setdefault("head_warmup_steps", DEEPCLUSTER_HEAD_WARMUP_STEPS)
     trainer = DeepClusterTrainer(
         encoder,
         k,
