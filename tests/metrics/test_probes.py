@@ -98,6 +98,7 @@ def test_fine_tune_learns_and_leaves_the_encoder_untouched():
     )
     assert result["accuracy"] >= 0.9
     assert 1 <= result["epochs"] <= 30
+    assert result["train_accuracy"] >= 0.9 and 0 <= result["train_loss"] < 0.7  # below ln 2
     for w0, w1 in zip(before, encoder.get_weights(), strict=True):
         np.testing.assert_array_equal(w0, w1)
     f = features(encoder, test.images)

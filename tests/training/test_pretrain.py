@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from zoo.models.ssl import build_ssl_encoder
 from zoo.training.pretrain import SSL_METHODS, pretrain_encoder, sample_rows, split_task_options
@@ -93,3 +94,12 @@ def test_deepcluster_takes_an_optimizer_and_counts_its_steps():
     )
     assert result.model.optimizer is optimizer and int(optimizer.iterations) >= 2
     assert result.steps == 2 * len(result.history["loss"])
+    # the measured defaults: augmented batches and a warmed-up head
+    trainer = result.model
+    assert trainer.augment is not None and trainer.head_warmup_steps == 300
+    assert np.all(np.isfinite(result.history["head_warmup_loss"]))
+    x = tf.constant(images[:4], tf.float32)
+    seed = tf.constant([1, 2], tf.int64)
+    views = trainer.augment(x, seed).numpy()
+    assert views.shape == x.shape and not np.allclose(views, x.numpy())
+    np.testing.assert_array_equal(views, trainer.augment(x, seed).numpy())  # seeded
