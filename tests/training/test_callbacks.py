@@ -335,3 +335,29 @@ def test_time_budget_says_why_it_stopped_when_verbose(capsys):
     _model().fit(_data(200, 2), epochs=1000, callbacks=[Advance(clock, 10.0), budget], verbose=0)
     assert budget.stopped_early
     assert "TimeBudget: time budget 1 min: stopping" in capsys.readouterr().out
+
+
+class SlowFirstStep(keras.callbacks.Callback):
+    """The first train step takes `first` fake seconds, the others `step`."""
+
+    def __init__(self, clock, first, step):
+        super().__init__()
+        self.clock, self.first, self.step, self.done = clock, first, step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.clock.now += self.first if self.done == 0 else self.step
+        self.done += 1
+
+
+@pytest.mark.parametrize("count_first_step, steps", [(True, 1), (False, 7)])
+def test_time_budget_can_leave_the_first_step_out(count_first_step, steps):
+    clock = FakeClock()
+    budget = TimeBudget(minutes=1, clock=clock, count_first_step=count_first_step, verbose=0)
+    model = _model()
+    model.fit(
+        _data(200, 2), epochs=3, callbacks=[SlowFirstStep(clock, 100.0, 10.0), budget], verbose=0
+    )
+    # a 100 s first step: charged, it ends the 60 s budget at once; left out, the 60 s start
+    # after it and six more 10 s steps fit
+    assert int(model.optimizer.iterations.numpy()) == steps
+    assert budget.stopped_early

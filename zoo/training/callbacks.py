@@ -85,7 +85,9 @@ class TimeBudget(keras.callbacks.Callback):
     is past the budget it sets ``model.stop_training``; Keras then finishes the epoch (runs
     validation and the epoch-end callbacks) and returns. Step time is the mean of the last
     ``window`` steps, leaving out the first step of the run (tracing/compilation) once others
-    exist. Time counts from ``on_train_begin`` of this ``fit`` call.
+    exist. Time counts from ``on_train_begin`` of this ``fit`` call, or, with
+    ``count_first_step=False``, from the end of the first training step, so that tracing,
+    compilation or a stall in that step is not charged to the budget.
 
     In multi-worker training each worker decides with its own clock; keep budgets for
     single-worker runs, or make sure workers stop at the same step.
@@ -95,6 +97,9 @@ class TimeBudget(keras.callbacks.Callback):
         clock: function returning seconds (default ``time.monotonic``); inject a fake clock
             in tests.
         window: number of recent steps averaged for the step-time estimate.
+        count_first_step: charge the first step (tracing, compilation) to the budget. False
+            for comparisons that must give every run the same training time: a first step
+            that took longer than a whole 30 s budget once left a fine-tune with one step.
         verbose: print a line when the budget stops training.
 
     Attributes:
@@ -112,6 +117,7 @@ class TimeBudget(keras.callbacks.Callback):
         *,
         clock: Callable[[], float] = time.monotonic,
         window: int = 20,
+        count_first_step: bool = True,
         verbose: int = 1,
     ):
         super().__init__()
@@ -128,6 +134,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.budget_s = 60.0 * float(minutes)
         self.clock = clock
         self.window = window
+        self.count_first_step = bool(count_first_step)
         self.verbose = verbose
         self._reset()
 
@@ -185,6 +192,9 @@ class TimeBudget(keras.callbacks.Callback):
         if self._batch_start is not None:
             self._step_times.append(max(0.0, now - self._batch_start))
         self._last_batch_end = now
+        if not self.count_first_step and len(self._step_times) == 1:
+            self._start = now  # the budget starts after the first step
+            return
         projected = (now - self._start) + self.step_time() + self._overhead
         if projected > self.budget_s:
             self._stop(f"batch {batch}", now, projected)
