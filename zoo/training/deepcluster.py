@@ -279,6 +279,13 @@ def cluster_balanced_indices(assignments, num_samples=None, seed=0):
 # === Trainer ===
 
 
+def _pseudo_label_loss(labels, logits):
+    """Mean soft-max cross-entropy of the logits against the cluster indices."""
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    )
+
+
 def _is_positive_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
@@ -438,9 +445,7 @@ class DeepClusterTrainer:
         head_vars = self.head.trainable_variables
         with tf.GradientTape() as tape:
             logits = tf.cast(self.classifier(x, training=True), tf.float32)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-            )
+            loss = _pseudo_label_loss(y, logits)
             total = loss + tf.add_n(
                 [tf.cast(v, tf.float32) for v in self.classifier.losses] or [0.0]
             )
@@ -493,10 +498,7 @@ class DeepClusterTrainer:
 
     def _head_step_impl(self, features, labels):
         with tf.GradientTape() as tape:
-            logits = tf.cast(self.head(features), tf.float32)
-            loss = tf.reduce_mean(
-                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-            )
+            loss = _pseudo_label_loss(labels, tf.cast(self.head(features), tf.float32))
         variables = self.head.trainable_variables
         self.head_optimizer.apply_gradients(
             zip(tape.gradient(loss, variables), variables, strict=True)
@@ -718,7 +720,8 @@ def train_deepcluster(
         seed: integer seed.
         verbose: 1 prints one line per epoch.
         **options: other ``DeepClusterTrainer`` arguments (``pca_dim``, ``whiten``,
-            ``kmeans_iterations``, ``hidden_units``, ``num_samples``, ``head_optimizer``, ``feature_batch_size``).
+            ``kmeans_iterations``, ``hidden_units``, ``head_warmup_steps``, ``num_samples``,
+            ``head_optimizer``, ``feature_batch_size``).
 
     Returns:
         The history dict: ``loss``, ``accuracy``, ``nmi`` (when ``labels``), ``nmi_previous``,
