@@ -13,7 +13,15 @@ import statistics
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["low_bits", "normal_from_bits", "split_seed", "uniform", "uniform_bits", "unit_float"]
+__all__ = [
+    "low_bits",
+    "hashed_bits",
+    "normal_from_bits",
+    "split_seed",
+    "uniform",
+    "uniform_bits",
+    "unit_float",
+]
 
 
 def low_bits(seed):
@@ -29,6 +37,39 @@ def split_seed(seed, num):
 def uniform_bits(shape, seed, dtype=tf.uint32):
     """Stateless full-range draws of ``shape`` (uint32, or uint64 for 64 bits per value)."""
     return tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype=dtype)
+
+
+_GOLDEN32 = 0x9E3779B9  # 2**32 / the golden ratio: spreads the counter over the 32 bits
+_LOWBIAS32 = ((16, 0x7FEB352D), (15, 0x846CA68B))  # Wellons' "lowbias32" integer hash
+
+
+def _lowbias32(x):
+    for shift, multiplier in _LOWBIAS32:
+        x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(shift, tf.uint32)))
+        x = x * tf.constant(multiplier, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
+
+
+def hashed_bits(key, num):
+    """``num`` uint32 values of a counter-based generator with a 64-bit ``key``.
+
+    Value i is ``h(h(k0 + i * 0x9E3779B9) ^ k1)``, ``h`` the lowbias32 integer hash (xor-shift-
+    multiply, a bijection of 32 bits; C. Wellons, hash-prospector) and ``key = (k0, k1)``.
+    Stateless and a few 32-bit integer ops per value, so XLA vectorises it and fuses it into the
+    code that consumes the bits (none are written to memory), and TF kernels compute the same
+    values. On this CPU a 128x32x32x3 batch of Gaussian noise costs 1.0 CPU-ms this way vs 2.1
+    with 64-bit SplitMix64 (XLA's 64-bit multiply is slow) and 3+ with Philox bits from a TF
+    kernel. The second round with ``k1`` keeps streams of nearby ``k0`` from being shifted
+    copies of each other. Draw the key with a stateless op: ``uniform_bits([2], seed)``.
+
+    Args:
+        key: uint32 tensor of shape [2] (or a pair of ints).
+        num: number of values (Python int or scalar tensor).
+    """
+    key = tf.convert_to_tensor(key, tf.uint32)
+    counter = tf.bitcast(tf.range(tf.cast(num, tf.int32), dtype=tf.int32), tf.uint32)
+    first = _lowbias32(key[0] + counter * tf.constant(_GOLDEN32, tf.uint32))
+    return _lowbias32(tf.bitwise.bitwise_xor(first, key[1]))
 
 
 def unit_float(bits):
