@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "low_bits",
     "hashed_bits",
+    "low_bits",
     "normal_from_bits",
     "split_seed",
     "uniform",
