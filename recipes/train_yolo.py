@@ -91,7 +91,8 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help="S; default image_size / the backbone's stride (16 for the YOLOv1 nets, which drop "
-        "down-sampling to reach it)",
+        "down-sampling to reach it); darknet_nano also takes image_size / 4 (a second top-down "
+        "merge, onto its stride-4 stage)",
     )
     group.add_argument(
         "--anchors",
@@ -122,6 +123,12 @@ def parse_args(argv=None):
         default="ciou",
         choices=("mse", "giou", "diou", "ciou"),
         help="box term of YoloLoss (mse = the paper's sqrt-w/h sum of squares)",
+    )
+    group.add_argument(
+        "--lambda-coord",
+        type=float,
+        default=5.0,
+        help="weight of the box term (the paper's 5). Default: %(default)s",
     )
     group.add_argument(
         "--ignore-iou",
@@ -210,6 +217,8 @@ def parse_args(argv=None):
         args.neighbour_cells = args.anchors > 0
     if not 0 < args.val_fraction < 1:
         parser.error(f"--val-fraction must be in (0, 1). Received: {args.val_fraction!r}")
+    if not args.lambda_coord > 0:
+        parser.error(f"--lambda-coord must be > 0. Received: {args.lambda_coord!r}")
     return args
 
 
@@ -240,6 +249,7 @@ def make_loss(args, num_classes, anchors):
         boxes_per_cell=None if anchors is not None else args.boxes_per_cell,
         anchors=anchors,
         box_loss=args.box_loss,
+        lambda_coord=args.lambda_coord,
         objectness_loss="bce",
         class_loss="ce",
         objectness_target=args.objectness_target,

@@ -242,6 +242,30 @@ def test_darknet_nano_is_stride_8_with_a_top_down_merge(tmp_path):
         build_yolo(3, (128, 128, 3), grid_size=8, backbone="darknet_nano")
 
 
+def test_darknet_nano_at_stride_4_merges_onto_the_stride_4_stage():
+    stride8 = build_backbone("darknet_nano", (64, 64, 3), width_multiplier=0.25)
+    stride4 = build_backbone("darknet_nano", (64, 64, 3), width_multiplier=0.25, output_stride=4)
+    assert stride4.output_shape == (None, 16, 16, 16)
+    merge = stride4.get_layer("nano_merge4")  # /4 stage + upsampled stride-8 output
+    assert [tuple(t.shape[1:3]) for t in merge.input] == [(16, 16), (16, 16)]
+    # the stride-8 part keeps its layer names, so stride-8 weights load by name
+    names8 = {layer.name for layer in stride8.layers}
+    assert names8 < {layer.name for layer in stride4.layers}
+    model = build_yolo(
+        3,
+        (64, 64, 3),
+        grid_size=16,
+        anchors=[(0.1, 0.1)],
+        backbone="darknet_nano",
+        width_multiplier=0.25,
+    )
+    assert model.output_shape == (None, 16, 16, 1, 8) and model.stride == 4
+    with pytest.raises(ValueError, match="darknet_nano' gives output_stride 4 or 8.*=16"):
+        build_backbone("darknet_nano", (64, 64, 3), output_stride=16)
+    with pytest.raises(ValueError, match=r"stride 8, or 4 on request\): the feature map would"):
+        build_yolo(3, (64, 64, 3), grid_size=32, backbone="darknet_nano")
+
+
 def test_fixed_stride_backbones_refuse_other_grids():
     with pytest.raises(ValueError, match="grid_size=8 does not match"):
         build_yolo(2, (128, 128, 3), grid_size=8, backbone="mobilenet_v3_small")

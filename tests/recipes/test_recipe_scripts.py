@@ -1,5 +1,6 @@
 """Recipe scripts: every one answers --help, and the smoke runs train, export and verify."""
 
+import importlib.util
 import json
 
 import pytest
@@ -17,6 +18,19 @@ def test_recipe_help(script, tmp_path):
     proc = run_recipe([str(script), "--help"], cwd=tmp_path)
     for flag in ("--epochs", "--batch-size", "--time-budget", "--smoke", "--output"):
         assert flag in proc.stdout, f"{script.name} --help lacks {flag}"
+
+
+def test_yolo_flags_are_checked_and_reach_the_model_and_loss(capsys):
+    spec = importlib.util.spec_from_file_location("train_yolo", ROOT / "recipes" / "train_yolo.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    with pytest.raises(SystemExit):
+        recipe.parse_args(["--lambda-coord", "0"])
+    assert "--lambda-coord must be > 0. Received: 0.0" in capsys.readouterr().err
+    args = recipe.parse_args(["--lambda-coord", "7.5", "--grid-size", "32"])
+    assert args.grid_size == 32  # darknet_nano at stride 4 for 128-pixel images
+    loss = recipe.make_loss(args, 3, [(0.1, 0.1), (0.3, 0.2)])
+    assert loss.lambda_coord == 7.5 and loss.grid_size == 32
 
 
 @pytest.mark.slow

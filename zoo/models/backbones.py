@@ -11,7 +11,8 @@ name                   stride  network
                                convs (no full-resolution layer), residual 1x1/3x3 stages at /4, /8,
                                /16 (1, 2, 2 blocks) and one top-down merge (FPN-style: /16 upsampled
                                onto /8), so a stride-8 grid sees small objects and wide context:
-                               128 -> 16x16x128 (width 1)
+                               128 -> 16x16x128 (width 1); ``output_stride=4`` merges once more,
+                               onto the /4 stage: 128 -> 32x32x64
 ``"mobilenet_v2"``     32      ``keras.applications.MobileNetV2`` (no top)
 ``"mobilenet_v3_small"`` 32    ``keras.applications.MobileNetV3Small`` (no top)
 ``"mobilenet_v3_large"`` 32    ``keras.applications.MobileNetV3Large`` (no top)
@@ -39,7 +40,7 @@ import os
 
 import keras
 
-__all__ = ["BACKBONES", "BACKBONE_STRIDES", "build_backbone", "scale_filters"]
+__all__ = ["BACKBONES", "BACKBONE_STRIDES", "OUTPUT_STRIDES", "build_backbone", "scale_filters"]
 
 BACKBONE_STRIDES = {
     "yolov1": 64,
@@ -50,6 +51,14 @@ BACKBONE_STRIDES = {
     "mobilenet_v3_large": 32,
 }
 BACKBONES = tuple(BACKBONE_STRIDES)
+# The strides ``build_backbone(output_stride=...)`` accepts (other backbones: the native one):
+# the YOLOv1 nets drop their last down-sampling steps; darknet_nano adds a second top-down merge
+# onto its stride-4 stage.
+OUTPUT_STRIDES = {
+    "yolov1": (8, 16, 32, 64),
+    "yolov1_fast": (8, 16, 32, 64),
+    "darknet_nano": (4, 8),
+}
 
 # The paper's 24 conv layers, Figure 3: (kernel, filters, stride) or "M" (2x2 max-pool) or
 # ("repeat", n, [(k, f, s), ...]) for the repeated 1x1-reduction / 3x3 pairs.
@@ -164,12 +173,13 @@ def _residual(x, filters, name):
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
-def _nano_net(inputs, width_multiplier, depth_multiplier, prefix="nano"):
-    """Strided-conv Darknet with residual stages and one top-down merge to stride 8.
+def _nano_net(inputs, width_multiplier, depth_multiplier, output_stride=8, prefix="nano"):
+    """Strided-conv Darknet with residual stages and top-down merges to stride 8 (or 4).
 
     Measured on the 2-core CPU (128x128, 5 anchors, batch 32, forward + backward + YOLO loss):
     147 ms at width 0.25 against 190 ms for ``yolov1_fast`` at stride 16, whose full-resolution
-    8-channel first layer alone took a quarter of the step.
+    8-channel first layer alone took a quarter of the step. ``output_stride=4`` repeats the
+    merge once more, from the stride-8 output onto the stride-4 stage.
     """
     f = [scale_filters(n, width_multiplier) for n in (32, 64, 128, 256)]
     x = keras.layers.Rescaling(1.0 / 255.0, name=f"{prefix}_rescale")(inputs)
@@ -180,11 +190,19 @@ def _nano_net(inputs, width_multiplier, depth_multiplier, prefix="nano"):
         for block in range(_repeats(blocks, depth_multiplier)):
             x = _residual(x, filters, f"{prefix}_s{stage}_r{block}")
         levels.append(x)
-    top = _conv_bn_leaky(levels[-1], 1, f[2], 1, f"{prefix}_lateral")
-    top = keras.layers.UpSampling2D(2, name=f"{prefix}_up")(top)
-    x = keras.layers.Concatenate(name=f"{prefix}_merge")([levels[-2], top])
-    x = _conv_bn_leaky(x, 3, f[2], 1, f"{prefix}_out1")
-    return _conv_bn_leaky(x, 3, f[2], 1, f"{prefix}_out2")
+    x = _top_down(levels[-1], levels[-2], f[2], prefix, "")  # /16 -> /8
+    if output_stride == 4:
+        x = _top_down(x, levels[-3], f[1], prefix, "4")  # /8 -> /4
+    return x
+
+
+def _top_down(deep, lateral, filters, prefix, suffix):
+    """FPN-style merge: 1x1 conv of ``deep``, 2x upsampling, concat with ``lateral``, 2 3x3 convs."""
+    top = _conv_bn_leaky(deep, 1, filters, 1, f"{prefix}_lateral{suffix}")
+    top = keras.layers.UpSampling2D(2, name=f"{prefix}_up{suffix}")(top)
+    x = keras.layers.Concatenate(name=f"{prefix}_merge{suffix}")([lateral, top])
+    x = _conv_bn_leaky(x, 3, filters, 1, f"{prefix}_out1{suffix}")
+    return _conv_bn_leaky(x, 3, filters, 1, f"{prefix}_out2{suffix}")
 
 
 def _check_weights(weights, name):
@@ -215,10 +233,11 @@ def build_backbone(
         depth_multiplier: float > 0, scales repeated blocks (YOLO nets only; 1.0 for MobileNets).
         weights: ``None`` or a local weights file: for Keras applications passed to the
             application (``weights=path``), for the YOLO nets loaded with ``load_weights``.
+        output_stride: ``None`` (the native ``BACKBONE_STRIDES[name]``) or one of
+            ``OUTPUT_STRIDES[name]``.
 
     Returns:
-        A functional ``keras.Model`` named ``"backbone"``; its stride is
-        ``BACKBONE_STRIDES[name]``.
+        A functional ``keras.Model`` named ``"backbone"``; its stride is ``output_stride``.
 
     Example:
         >>> build_backbone("mobilenet_v3_small", (96, 96, 3)).output_shape
@@ -238,19 +257,18 @@ def build_backbone(
     native = BACKBONE_STRIDES[name]
     if output_stride is None:
         output_stride = native
-    if name not in ("yolov1", "yolov1_fast") and output_stride != native:
+    allowed = OUTPUT_STRIDES.get(name, (native,))
+    if output_stride not in allowed:
         raise ValueError(
-            f"backbone={name!r} has a fixed stride of {native}. Received: "
+            f"backbone={name!r} gives output_stride {' or '.join(map(str, allowed))}. Received: "
             f"output_stride={output_stride!r}"
         )
-    if output_stride not in (8, 16, 32, 64):
-        raise ValueError(f"output_stride must be 8, 16, 32 or 64. Received: {output_stride!r}")
     input_shape = tuple(input_shape)
     inputs = keras.Input(input_shape, name="images")
 
     if name in ("yolov1", "yolov1_fast", "darknet_nano"):
         if name == "darknet_nano":
-            outputs = _nano_net(inputs, width_multiplier, depth_multiplier)
+            outputs = _nano_net(inputs, width_multiplier, depth_multiplier, output_stride)
         else:
             layers = _YOLOV1_LAYERS if name == "yolov1" else _YOLOV1_FAST_LAYERS
             outputs = _yolo_net(

@@ -33,14 +33,19 @@ import math
 import keras
 import numpy as np
 
-from zoo.models.backbones import BACKBONE_STRIDES, BACKBONES, build_backbone, scale_filters
+from zoo.models.backbones import (
+    BACKBONE_STRIDES,
+    BACKBONES,
+    OUTPUT_STRIDES,
+    build_backbone,
+    scale_filters,
+)
 from zoo.ops.anchors import check_xy_scale
 
 __all__ = ["YOLO", "build_yolo", "check_anchors"]
 
 V1_HEADS = ("fc", "conv")
 # YOLO nets drop their last down-sampling steps to reach finer grids (see build_backbone).
-_ADAPTIVE_STRIDE = ("yolov1", "yolov1_fast")
 _OBJECTNESS_PRIOR = 0.1  # initial sigmoid(t_o): most cells hold no object
 
 
@@ -188,11 +193,11 @@ class YOLO(keras.Model):
             raise ValueError(f"dropout must be in [0, 1). Received: dropout={dropout!r}")
         height, width = input_shape[:2]
         stride = BACKBONE_STRIDES[backbone]
-        if backbone in _ADAPTIVE_STRIDE and height == width and height % grid_size == 0:
-            stride = min(stride, height // grid_size)  # drop the last down-sampling steps
+        others = [s for s in OUTPUT_STRIDES.get(backbone, ()) if s != stride]
+        if height == width and height % grid_size == 0 and height // grid_size in others:
+            stride = height // grid_size  # YOLOv1 nets: fewer down-sampling steps; nano: stride 4
         if (
-            stride not in (8, 16, 32, 64)
-            or height % stride
+            height % stride
             or width % stride
             or height // stride != grid_size
             or (width // stride != grid_size)
@@ -200,11 +205,7 @@ class YOLO(keras.Model):
             raise ValueError(
                 f"grid_size={grid_size} does not match input_shape={input_shape} with "
                 f"backbone={backbone!r} (stride {BACKBONE_STRIDES[backbone]}"
-                + (
-                    ", or 8/16/32 by dropping its last down-sampling steps"
-                    if backbone in _ADAPTIVE_STRIDE
-                    else ""
-                )
+                + (f", or {'/'.join(map(str, others))} on request" if others else "")
                 + f"): the feature map would be {height / stride:g} x {width / stride:g}. "
                 "Height and width must be equal and grid_size * stride."
             )
@@ -217,7 +218,7 @@ class YOLO(keras.Model):
             width_multiplier,
             depth_multiplier,
             weights=backbone_weights,
-            output_stride=stride if backbone in _ADAPTIVE_STRIDE else None,
+            output_stride=stride,
         )(inputs)
         S, B, C = grid_size, boxes_per_cell, num_classes
         if anchors is None and head == "fc":
