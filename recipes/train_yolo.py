@@ -92,7 +92,8 @@ def parse_args(argv=None):
         default=None,
         help="S; default image_size / the backbone's stride (16 for the YOLOv1 nets, which drop "
         "down-sampling to reach it); darknet_nano also takes image_size / 4 (a second top-down "
-        "merge, onto its stride-4 stage)",
+        "merge, onto its stride-4 stage; 10-minute run at 128 px: 0.931 / 0.708 mAP@.5 / "
+        "mAP@[.5:.95], its steps 1.7x slower than stride 8's)",
     )
     group.add_argument(
         "--anchors",
@@ -127,8 +128,9 @@ def parse_args(argv=None):
     group.add_argument(
         "--lambda-coord",
         type=float,
-        default=5.0,
-        help="weight of the box term (the paper's 5). Default: %(default)s",
+        default=10.0,
+        help="weight of the box term (the paper's 5; 10-minute runs, mAP@.5 / mAP@[.5:.95]: "
+        "5 0.972 / 0.789, 10 0.972 / 0.800, 20 0.937 / 0.755). Default: %(default)s",
     )
     group.add_argument(
         "--ignore-iou",
