@@ -130,7 +130,8 @@ def parse_args(argv=None):
         type=float,
         default=10.0,
         help="weight of the box term (the paper's 5; 10-minute runs, mAP@.5 / mAP@[.5:.95]: "
-        "5 0.972 / 0.789, 10 0.972 / 0.800, 20 0.937 / 0.755). Default: %(default)s",
+        "5 0.970-0.972 / 0.786-0.790, 7.5 0.974 / 0.798, 10 0.966-0.972 / 0.795-0.800, "
+        "20 0.937 / 0.755). Default: %(default)s",
     )
     group.add_argument(
         "--ignore-iou",
