@@ -15,6 +15,10 @@ budget, then measures on the fixed validation set:
     python benchmarks/bench_yolo.py --coco-dir /tmp/coco_shapes  # also a COCO-JSON data set
     python benchmarks/bench_yolo.py --coco-dir /tmp/coco_shapes --skip-synthetic
     python benchmarks/bench_yolo.py --quick              # smoke-sized, to check the script
+    # + Ultralytics YOLOv8n from scratch on the same COCO-JSON split, same budget, scored by the
+    # same pycocotools call (PY: a venv with ultralytics; see benchmarks/ultralytics_yolov8n.py)
+    python benchmarks/bench_yolo.py --coco-dir /tmp/coco_shapes --skip-synthetic \
+        --ultralytics-python /tmp/ulvenv/bin/python
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -165,6 +170,104 @@ def write_coco_shapes(folder, num_images, seed, image_size=128, num_classes=5):
     return path
 
 
+def write_yolo_split(folder, annotations, splits):
+    """The COCO-JSON set as an Ultralytics YOLO-format set: ``images/<split>`` (links to the
+    PNG files), ``labels/<split>/*.txt`` (``class cx cy w h``, normalised), ``data.yaml``.
+
+    Args:
+        folder: output folder.
+        annotations: the instances.json ``write_coco_shapes`` wrote.
+        splits: ``{"train": [image paths], "val": [image paths]}`` (the zoo recipe's split).
+
+    Returns:
+        The data.yaml path.
+    """
+    folder = Path(folder)
+    coco = json.loads(Path(annotations).read_text())
+    by_image = {image["id"]: (image, []) for image in coco["images"]}
+    for ann in coco["annotations"]:
+        by_image[ann["image_id"]][1].append(ann)
+    by_name = {image["file_name"]: (image, anns) for image, anns in by_image.values()}
+    categories = sorted(c["id"] for c in coco["categories"])
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    for split, paths in splits.items():
+        (folder / "images" / split).mkdir(parents=True, exist_ok=True)
+        (folder / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            path = Path(path)
+            image, anns = by_name[path.name]
+            link = folder / "images" / split / path.name
+            if not link.exists():
+                link.symlink_to(path.resolve())
+            w, h = image["width"], image["height"]
+            lines = [
+                f"{categories.index(a['category_id'])} {(a['bbox'][0] + a['bbox'][2] / 2) / w:.6f} "
+                f"{(a['bbox'][1] + a['bbox'][3] / 2) / h:.6f} {a['bbox'][2] / w:.6f} "
+                f"{a['bbox'][3] / h:.6f}"
+                for a in anns
+            ]
+            (folder / "labels" / split / f"{path.stem}.txt").write_text("\n".join(lines) + "\n")
+    (folder / "val.txt").write_text(
+        "\n".join(str(folder / "images" / "val" / Path(p).name) for p in splits["val"]) + "\n"
+    )
+    yaml = folder / "data.yaml"
+    yaml.write_text(
+        f"path: {folder.resolve()}\ntrain: images/train\nval: images/val\nnames:\n"
+        + "".join(f"  {i}: {names[c]}\n" for i, c in enumerate(categories))
+    )
+    return yaml
+
+
+def ultralytics_run(args, out, annotations, zoo_row):
+    """YOLOv8n from scratch on the zoo recipe's own split of the COCO-JSON set, in another
+    Python, for the same minutes; its detections scored with the same ``coco_map`` call."""
+    parsed = train_yolo.parse_args(["--data", str(annotations)])
+    train, val = train_yolo.load_splits(parsed)
+    yaml = write_yolo_split(
+        out / "ultralytics_data", annotations, {"train": train.files, "val": val.files}
+    )
+    minutes = 0.2 if args.quick else args.minutes
+    command = [
+        args.ultralytics_python,
+        str(ROOT / "benchmarks" / "ultralytics_yolov8n.py"),
+        "--data",
+        str(yaml),
+        "--val-list",
+        str(yaml.parent / "val.txt"),
+        "--minutes",
+        str(minutes),
+        "--out",
+        str(out / "ultralytics"),
+    ]
+    print(f"\n=== YOLOv8n (Ultralytics): {' '.join(command)}", flush=True)
+    subprocess.run(command, check=True)
+    result = json.loads((out / "ultralytics" / "detections.json").read_text())
+    n_eval = min(args.eval_images, val.num_examples)
+    _, truth, _ = collect_detections(lambda imgs: [None] * len(imgs), val, max_images=n_eval)
+    dets = [
+        {
+            key: np.asarray(d[key], dtype)
+            for key, dtype in (("boxes", np.float32), ("scores", np.float32), ("classes", np.int32))
+        }
+        for d in result["detections"][:n_eval]
+    ]
+    scored = coco_map(truth, dets)
+    row = {
+        "run": "yolov8n (ultralytics, same split)",
+        "train_wall_s": result["train_s"],
+        "epochs": result["epochs"],
+        "map": scored["map"],
+        "map50": scored["map50"],
+        "latency_ms_torch_predict": result["latency_ms_torch_predict"],
+        "torch": result["torch"],
+        "threads": result["threads"],
+    }
+    if zoo_row is not None:
+        row["zoo_savedmodel_minus_yolov8n_map"] = zoo_row["savedmodel_map"] - row["map"]
+        row["zoo_savedmodel_minus_yolov8n_map50"] = zoo_row["savedmodel_map50"] - row["map50"]
+    return row
+
+
 def evaluate_run(args, recipe_args, label):
     print(f"\n=== {label}: python recipes/train_yolo.py {' '.join(recipe_args)}", flush=True)
     start = time.perf_counter()
@@ -260,6 +363,11 @@ def main(argv=None):
     parser.add_argument(
         "--skip-synthetic", action="store_true", help="only the --coco-dir run (needs --coco-dir)"
     )
+    parser.add_argument(
+        "--ultralytics-python",
+        help="with --coco-dir: a Python with ultralytics installed; trains YOLOv8n from scratch "
+        "on the same split for the same minutes and scores it beside the zoo",
+    )
     parser.add_argument("--out", default=None, help="folder for runs/exports (default: temp)")
     parser.add_argument("--quick", action="store_true", help="smoke-sized run of this script")
     parser.add_argument("recipe_args", nargs="*", help="extra recipe flags (after --)")
@@ -272,7 +380,9 @@ def main(argv=None):
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
     if args.skip_synthetic and not args.coco_dir:
         parser.error("--skip-synthetic needs --coco-dir")
-    rows = []
+    if args.ultralytics_python and not args.coco_dir:
+        parser.error("--ultralytics-python needs --coco-dir")
+    rows, ultra = [], None
     if not args.skip_synthetic:
         rows.append(
             evaluate_run(
@@ -298,7 +408,17 @@ def main(argv=None):
                 "coco-json",
             )
         )
+        if args.ultralytics_python:
+            ultra = ultralytics_run(args, out, ann, rows[-1])
     print("\n=== results")
+    if ultra is not None:
+        print(json.dumps(ultra, indent=1, default=float))
+        print(
+            f"[{ultra['run']}] mAP@.5 {ultra['map50']:.4f}  mAP@[.5:.95] {ultra['map']:.4f} "
+            f"({ultra['epochs']} epochs, {ultra['threads']} threads; zoo SavedModel minus "
+            f"YOLOv8n: {ultra.get('zoo_savedmodel_minus_yolov8n_map50', float('nan')):+.4f} / "
+            f"{ultra.get('zoo_savedmodel_minus_yolov8n_map', float('nan')):+.4f})"
+        )
     for row in rows:
         print(json.dumps(row, indent=1, default=float))
         r = row

@@ -231,6 +231,15 @@ def parse_args(argv=None):
         parser.error(f"--val-fraction must be in (0, 1). Received: {args.val_fraction!r}")
     if not args.lambda_coord > 0:
         parser.error(f"--lambda-coord must be > 0. Received: {args.lambda_coord!r}")
+    if args.jit_compile:
+        # YoloLoss's ignore rule gathers the batch's occupied target slots with a data-dependent
+        # top_k; XLA needs k at compile time, so it compiled the step anew for every batch
+        parser.error(
+            "--jit-compile is not supported by this recipe: YoloLoss's --ignore-iou rule takes a "
+            "data-dependent number of ground truths per batch, so XLA recompiles the train step "
+            "for every batch (measured: 7 s per step against 75 ms without XLA). "
+            f"Received: --jit-compile={args.jit_compile!r}"
+        )
     return args
 
 

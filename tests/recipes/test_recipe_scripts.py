@@ -27,6 +27,9 @@ def test_yolo_flags_are_checked_and_reach_the_model_and_loss(capsys):
     with pytest.raises(SystemExit):
         recipe.parse_args(["--lambda-coord", "0"])
     assert "--lambda-coord must be > 0. Received: 0.0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        recipe.parse_args(["--jit-compile"])
+    assert "XLA recompiles the train step" in capsys.readouterr().err
     args = recipe.parse_args(["--lambda-coord", "7.5", "--grid-size", "32"])
     assert args.grid_size == 32  # darknet_nano at stride 4 for 128-pixel images
     loss = recipe.make_loss(args, 3, [(0.1, 0.1), (0.3, 0.2)])

@@ -428,7 +428,10 @@ class YoloLoss(keras.losses.Loss):
         class_loss: ``"mse"`` or ``"ce"``.
         objectness_target: ``"iou"`` or ``"one"``.
         ignore_iou: ``None`` or YOLOv2's threshold (0.6 in the paper) for leaving well-placed
-            non-responsible predictors out of the no-object term.
+            non-responsible predictors out of the no-object term. It compares predictors with
+            the batch's occupied target slots, gathered by a ``top_k`` whose ``k`` depends on
+            the data: under XLA (``jit_compile=True``) that recompiles every step, so train
+            without XLA when it is set.
         anchor_iou_threshold: ``encode`` option (anchor head): also make every anchor of the
             centre cell whose shape IoU with the truth reaches this responsible.
         xy_scale: the model's centre-offset scale (``YOLO.xy_scale``).
