@@ -221,7 +221,8 @@ def write_yolo_split(folder, annotations, splits):
 def ultralytics_run(args, out, annotations, zoo_row):
     """YOLOv8n from scratch on the zoo recipe's own split of the COCO-JSON set, in another
     Python, for the same minutes; its detections scored with the same ``coco_map`` call."""
-    parsed = train_yolo.parse_args(["--data", str(annotations)])
+    # the recipe's flags (--seed, --val-fraction) decide the split: the same as the zoo's run
+    parsed = train_yolo.parse_args(["--data", str(annotations), *args.recipe_args])
     train, val = train_yolo.load_splits(parsed)
     yaml = write_yolo_split(
         out / "ultralytics_data", annotations, {"train": train.files, "val": val.files}
@@ -244,14 +245,7 @@ def ultralytics_run(args, out, annotations, zoo_row):
     result = json.loads((out / "ultralytics" / "detections.json").read_text())
     n_eval = min(args.eval_images, val.num_examples)
     _, truth, _ = collect_detections(lambda imgs: [None] * len(imgs), val, max_images=n_eval)
-    dets = [
-        {
-            key: np.asarray(d[key], dtype)
-            for key, dtype in (("boxes", np.float32), ("scores", np.float32), ("classes", np.int32))
-        }
-        for d in result["detections"][:n_eval]
-    ]
-    scored = coco_map(truth, dets)
+    scored = coco_map(truth, result["detections"][:n_eval])  # lists of boxes, scores, classes
     row = {
         "run": "yolov8n (ultralytics, same split)",
         "train_wall_s": result["train_s"],
