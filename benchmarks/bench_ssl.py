@@ -7,7 +7,8 @@ Protocol (fixed in advance; the same for every encoder):
 - Encoder: ``build_ssl_encoder(image_shape)`` (``small_cnn``, width 32), the same seed for every
   run. Features probed: the encoder output, i.e. the globally pooled last conv stage
   (128-d), with ``training=False``.
-- Each method pretrains for ``--pretrain-minutes`` of wall clock (``pretrain_encoder``).
+- Each method pretrains for ``--pretrain-minutes`` of wall clock (``pretrain_encoder``, with
+  its defaults: e.g. rotation's image stream is flipped and shifted, ``PRETEXT_AUGMENT``).
 - Probes: (a) all labels: linear (logistic regression, standardised features) and weighted
   k-NN (k = 20, cosine); (b) low-label regime, for 1 % and 10 % of the training labels
   (class-stratified, the same subset for everyone): linear probe, and fine-tuning of the

@@ -90,7 +90,8 @@ def parse_args(argv=None):
         default=[],
         metavar="KEY=VALUE",
         help="method options (e.g. mask=irregular, mode=quantized, noise=masking, "
-        "num_permutations=30, temperature=0.2, latent_dim=32, k=100)",
+        "num_permutations=30, temperature=0.2, latent_dim=32, k=100; augment=null turns off "
+        "rotation's default flips and shifts)",
     )
     group.add_argument("--backbone", default="small_cnn", help="build_ssl_encoder backbone")
     group.add_argument("--width", type=int, default=32, help="encoder width (first stage)")

@@ -25,10 +25,14 @@ def test_smoke_run_writes_everything(tmp_path, task):
     args += ["--export-dir", tmp_path / "saved"] if export else ["--no-export"]
     if task == "deepcluster":
         args += ["--option", "k=8", "pca_dim=16"]
+    if task == "inpainting":  # a stream augmentation given on the command line, as JSON
+        args += ["--option", 'augment={"flip": true, "max_shift": 0.2}']
     run_recipe(args, tmp_path, timeout=300)
     run = tmp_path / "runs" / "r"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["task"] == task and metrics["pretrain_steps"] >= 1
+    if task == "inpainting":
+        assert metrics["options"]["augment"] == {"flip": True, "max_shift": 0.2}
     for name in ("pretrained", "random_init"):
         assert {"linear", "knn", "linear@10%", "finetune@10%"} <= set(metrics[name])
         assert all(0.0 <= v <= 1.0 for v in metrics[name].values())

@@ -5,7 +5,14 @@ import pytest
 import tensorflow as tf
 
 from zoo.models.ssl import build_ssl_encoder
-from zoo.training.pretrain import SSL_METHODS, pretrain_encoder, sample_rows, split_task_options
+from zoo.training.pretrain import (
+    PRETEXT_AUGMENT,
+    SSL_METHODS,
+    pretext_augmentation,
+    pretrain_encoder,
+    sample_rows,
+    split_task_options,
+)
 
 
 def _images(channels, n=32, size=16, seed=0):
@@ -24,6 +31,33 @@ def test_split_task_options_routes_head_and_loss_options():
     assert loss == {"mode": "quantized"}
     with pytest.raises(ValueError, match="nope"):
         split_task_options("rotation", {"nope": 1})
+
+
+def test_split_task_options_leaves_the_stream_augmentation_out():
+    transform, _, _ = split_task_options("rotation", {"augment": None})
+    assert "augment" not in transform
+
+
+def test_pretext_augmentation_defaults_and_choices():
+    assert PRETEXT_AUGMENT == {"rotation": {"flip": True, "max_shift": 0.1}}
+    assert callable(pretext_augmentation("rotation"))
+    assert pretext_augmentation("jigsaw") is None
+    assert pretext_augmentation("rotation", None) is None
+    assert pretext_augmentation("rotation", False) is None
+
+    def fn(x):
+        return x
+
+    assert pretext_augmentation("denoising", fn) is fn
+    # flips only: every output is the image or its mirror
+    images = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5, 1)
+    out = np.asarray(pretext_augmentation("rotation", {"flip": True, "max_shift": 0.0})(images))
+    for x, y in zip(images, out, strict=True):
+        assert np.array_equal(y, x) or np.array_equal(y, x[:, ::-1])
+    with pytest.raises(ValueError, match="unknown keys \\['zoom'\\]"):
+        pretext_augmentation("rotation", {"zoom": 0.2})
+    with pytest.raises(ValueError, match="augment='yes'"):
+        pretext_augmentation("rotation", "yes")
 
 
 def test_bad_method_and_budget():
@@ -75,6 +109,29 @@ def test_on_device_labels_train_the_same_model():
     )
     assert type(result.model).__name__ == "OnDevicePretext"
     assert any(not np.allclose(a, b) for a, b in zip(before, encoder.get_weights(), strict=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("on_device", [False, True])
+def test_the_stream_augmentation_is_applied_before_labelling(on_device):
+    images = _images(1)
+    seen = []
+
+    def augment(x):
+        seen.append((x.dtype, tuple(x.shape)))  # runs when tf.data traces the map
+        return 255.0 - x
+
+    result = pretrain_encoder(
+        "rotation",
+        images,
+        encoder=build_ssl_encoder(images.shape[1:], width=8),
+        minutes=0.005,
+        batch_size=8,
+        on_device=on_device,
+        options={"augment": augment},
+    )
+    assert seen and seen[0] == (tf.float32, (8, 16, 16, 1))
+    assert np.all(np.isfinite(result.history["loss"]))
 
 
 @pytest.mark.slow

@@ -30,8 +30,10 @@ import keras
 import numpy as np
 
 __all__ = [
+    "PRETEXT_AUGMENT",
     "SSL_METHODS",
     "PretrainResult",
+    "pretext_augmentation",
     "pretrain_encoder",
     "sample_rows",
     "split_task_options",
@@ -51,6 +53,15 @@ def _deepcluster_augment(images, seed):
 
 
 SSL_METHODS = (*TRANSFORM_TASKS, "simclr", "vae", "deepcluster")
+
+# The default augmentation of a pretext task's image stream, before the task labels a batch
+# (``zoo.data.classification.make_augmentation`` keyword arguments). Rotation: random
+# horizontal flips and shifts of up to 10 %, as RotNet trained on CIFAR (crops and flips); a
+# flip never changes which rotation an image gets. Fashion-MNIST, 4 minutes of rotation, then
+# the benchmark's 30-second fine-tune on 1 % of the labels, one run each: 0.835 and 0.842
+# augmented against 0.829, 0.832 and 0.833 plain. The other tasks were not measured with it.
+PRETEXT_AUGMENT = {"rotation": {"flip": True, "max_shift": 0.1}}
+_TASK_DEFAULT = "task default"
 
 
 class PretrainResult(NamedTuple):
@@ -77,11 +88,13 @@ def split_task_options(task, options):
 
     The transform takes every option (see ``zoo.data.pretext``); the head needs the number
     of jigsaw permutations / tiles flag and the colorization mode and bin count; the loss needs
-    the colorization mode.
+    the colorization mode. ``augment`` belongs to the image stream (``pretrain_encoder``), not
+    to the transform, and is left out.
     """
     from zoo.data.pretext import pretext_options
 
-    transform = pretext_options(task, **(options or {}))
+    options = {k: v for k, v in (options or {}).items() if k != "augment"}
+    transform = pretext_options(task, **options)
     model, loss = {}, {}
     if task == "jigsaw":
         model = {"num_permutations": transform["num_permutations"], "tiles": transform["tiles"]}
@@ -93,6 +106,40 @@ def split_task_options(task, options):
 
             model["num_bins"] = int(len(ab_bins(transform["bin_size"])))
     return transform, model, loss
+
+
+def pretext_augmentation(task, augment=_TASK_DEFAULT, seed=0):
+    """The batch augmentation of a pretext task's image stream: ``fn(float32 images) -> images``.
+
+    Args:
+        task: a pretext task (``TRANSFORM_TASKS``).
+        augment: not given: the task's default (``PRETEXT_AUGMENT``; none for most tasks);
+            ``None`` / ``False``: none; a dict of ``make_augmentation`` keyword arguments
+            (``flip``, ``max_shift``); or a callable ``fn(images (B, H, W, C) float32 0-255)``.
+        seed: the augmentation's seed.
+
+    Returns:
+        The callable, or ``None`` for no augmentation.
+    """
+    if isinstance(augment, str) and augment == _TASK_DEFAULT:
+        augment = PRETEXT_AUGMENT.get(task)
+    if augment is None or augment is False:
+        return None
+    if callable(augment):
+        return augment
+    if isinstance(augment, dict):
+        from zoo.data.classification import make_augmentation
+
+        unknown = sorted(set(augment) - {"flip", "max_shift"})
+        if unknown:
+            raise ValueError(
+                f"augment takes the keys 'flip' and 'max_shift'. Received: unknown keys {unknown}"
+            )
+        return make_augmentation(**augment, seed=seed)
+    raise ValueError(
+        "augment must be None, a dict of make_augmentation arguments or a callable. "
+        f"Received: augment={augment!r}"
+    )
 
 
 def _check_images(images):
@@ -156,7 +203,9 @@ def pretrain_encoder(
         seed: data order, transforms, augmentation and head initialisation.
         labels: optional true classes, only for DeepCluster's per-epoch NMI.
         options: method options: the transform's for a pretext task (``num_permutations``,
-            ``mode``, ``mask``, ``noise``, …), ``build_simclr`` / ``build_vae`` /
+            ``mode``, ``mask``, ``noise``, …, and ``augment``, the image stream's augmentation
+            before labelling: see ``pretext_augmentation``; rotation flips and shifts by
+            default, ``augment=None`` turns it off), ``build_simclr`` / ``build_vae`` /
             ``DeepClusterTrainer`` keyword arguments otherwise.
         encoder_options: ``build_ssl_encoder`` keyword arguments when ``encoder`` is None.
         on_device: pretext tasks only: label batches inside the training step
@@ -234,7 +283,11 @@ def _keras_method(method, encoder, images, batch_size, learning_rate, seed, opti
     from zoo.losses.ssl import pretext_loss
     from zoo.models.ssl import build_pretext_model
 
+    augment = pretext_augmentation(method, options.get("augment", _TASK_DEFAULT), seed)
     transform, model_options, loss_options = split_task_options(method, options)
+    batches = stream.batch(batch_size, drop_remainder=True)
+    if augment is not None:
+        batches = batches.map(lambda x: augment(tf.cast(x, tf.float32)))
     sample_inputs, _ = pretext_transform(
         method, images[:1].astype(np.float32), tf.constant([seed, 0], tf.int64), **transform
     )
@@ -245,10 +298,9 @@ def _keras_method(method, encoder, images, batch_size, learning_rate, seed, opti
     if on_device:
         wrapper = OnDevicePretext(model, method, seed=seed, **transform)
         wrapper.compile(optimizer, loss)
-        data = stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-        return wrapper, data
+        return wrapper, batches.prefetch(tf.data.AUTOTUNE)
     model.compile(optimizer, loss)
-    data = make_pretext_dataset(stream, method, batch_size, seed=seed, **transform)
+    data = make_pretext_dataset(batches, method, None, seed=seed, **transform)
     return model, data
 
 
