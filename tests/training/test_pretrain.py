@@ -54,6 +54,15 @@ def test_pretext_augmentation_defaults_and_choices():
     out = np.asarray(pretext_augmentation("rotation", {"flip": True, "max_shift": 0.0})(images))
     for x, y in zip(images, out, strict=True):
         assert np.array_equal(y, x) or np.array_equal(y, x[:, ::-1])
+
+    # the default is deterministic for a seed, batch after batch in a tf.data map
+    def stream(seed):
+        fn = pretext_augmentation("rotation", seed=seed)
+        ds = tf.data.Dataset.from_tensor_slices(_images(1, n=24)).batch(8)
+        return np.stack([b.numpy() for b in ds.map(lambda x: fn(tf.cast(x, tf.float32)))])
+
+    first = stream(3)
+    assert np.array_equal(first, stream(3)) and not np.array_equal(first, stream(4))
     with pytest.raises(ValueError, match="unknown keys \\['zoom'\\]"):
         pretext_augmentation("rotation", {"zoom": 0.2})
     with pytest.raises(ValueError, match="augment='yes'"):

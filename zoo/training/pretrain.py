@@ -118,7 +118,9 @@ def pretext_augmentation(task, augment=_TASK_DEFAULT, seed=0):
         augment: not given: the task's default (``PRETEXT_AUGMENT``; none for most tasks);
             ``None`` / ``False``: none; a dict of ``make_augmentation`` keyword arguments
             (``flip``, ``max_shift``); or a callable ``fn(images (B, H, W, C) float32 0-255)``.
-        seed: the augmentation's seed.
+            (DeepCluster's own ``augment`` option is a different one: ``fn(images, seed)``,
+            applied to its training batches.)
+        seed: the augmentation's seed (the same seed gives the same stream).
 
     Returns:
         The callable, or ``None`` for no augmentation.
