@@ -63,7 +63,7 @@ SSL_METHODS = (*TRANSFORM_TASKS, "simclr", "vae", "deepcluster")
 # (noise), and k-NN 0.835 against 0.801, linear probe at 10 % 0.841 against 0.832. The other
 # tasks were not measured with it.
 PRETEXT_AUGMENT = {"rotation": {"flip": True, "max_shift": 0.1}}
-_TASK_DEFAULT = "task default"
+_TASK_DEFAULT = object()  # "augment" not given: the task's own default
 
 
 class PretrainResult(NamedTuple):
@@ -125,19 +125,23 @@ def pretext_augmentation(task, augment=_TASK_DEFAULT, seed=0):
     Returns:
         The callable, or ``None`` for no augmentation.
     """
-    if isinstance(augment, str) and augment == _TASK_DEFAULT:
+    if augment is _TASK_DEFAULT:
         augment = PRETEXT_AUGMENT.get(task)
     if augment is None or augment is False:
         return None
     if callable(augment):
         return augment
     if isinstance(augment, dict):
+        import inspect
+
         from zoo.data.classification import make_augmentation
 
-        unknown = sorted(set(augment) - {"flip", "max_shift"})
+        keys = [k for k in inspect.signature(make_augmentation).parameters if k != "seed"]
+        unknown = sorted(set(augment) - set(keys))
         if unknown:
             raise ValueError(
-                f"augment takes the keys 'flip' and 'max_shift'. Received: unknown keys {unknown}"
+                f"augment takes the keys {keys} (make_augmentation's). Received: unknown keys "
+                f"{unknown}"
             )
         return make_augmentation(**augment, seed=seed)
     raise ValueError(
