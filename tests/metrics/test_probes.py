@@ -120,6 +120,32 @@ def test_probe_encoder_row_uses_the_same_label_subset():
     assert row["linear"] >= 0.9  # the bright square is linearly visible even in random features
 
 
+def test_probe_encoder_repeats_fine_tuning_over_consecutive_seeds(monkeypatch):
+    import zoo.metrics.probes as probes
+
+    calls = []
+
+    def fake_fine_tune(encoder, few, test, minutes, seed):
+        calls.append((len(few), minutes, seed))
+        return {"accuracy": 0.5 + seed / 10}
+
+    monkeypatch.setattr(probes, "fine_tune", fake_fine_tune)
+    train, test = _image_blobs(40, 0), _image_blobs(20, 1)
+    row = probes.probe_encoder(
+        _tiny_encoder(), train, test, (0.1, 0.5), 0.05, seed=3, finetune_repeats=2
+    )
+    # the same label subset and budget each time; seeds 3 and 4 for each fraction
+    assert calls == [(4, 0.05, 3), (4, 0.05, 4), (20, 0.05, 3), (20, 0.05, 4)]
+    assert row["finetune@10%_runs"] == pytest.approx([0.8, 0.9])
+    assert row["finetune@10%"] == pytest.approx(0.85)
+    assert row["finetune@50%"] == pytest.approx(0.85)
+    one = probes.probe_encoder(_tiny_encoder(), train, test, (0.1,), 0.05, seed=3)
+    assert one["finetune@10%"] == pytest.approx(0.8) and "finetune@10%_runs" not in one
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="finetune_repeats"):
+            probes.probe_encoder(_tiny_encoder(), train, test, (0.1,), finetune_repeats=bad)
+
+
 @pytest.mark.parametrize(
     "recalibrate_bn, freeze, expected_calls", [(True, False, 1), (False, False, 0), (True, True, 0)]
 )
