@@ -1,6 +1,8 @@
-"""Shared test set-up: quiet TensorFlow, TF backend for Keras, deterministic seeds."""
+"""Shared test set-up: quiet TensorFlow, TF backend for Keras, deterministic seeds, scripts."""
 
+import importlib.util
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -8,6 +10,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +21,18 @@ def _seed():
     keras.utils.set_random_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture
+def load_script():
+    """``load_script("benchmarks/bench_ssl.py")``: a recipe or benchmark script (path from the
+    repository root) imported as a module, to test its functions without running ``main``."""
+
+    def load(relative_path):
+        path = ROOT / relative_path
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,22 +1,12 @@
 """benchmarks/bench_ssl.py: its arguments and the target check over repeated fine-tunes."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+BENCH = "benchmarks/bench_ssl.py"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_ssl", ROOT / "benchmarks" / "bench_ssl.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_finetune_repeats_argument():
-    bench = _bench()
+def test_finetune_repeats_argument(load_script):
+    bench = load_script(BENCH)
     assert bench.parse_args([]).finetune_repeats == 3
     assert bench.parse_args(["--quick"]).finetune_repeats == 1
     assert bench.parse_args(["--finetune-repeats", "5"]).finetune_repeats == 5
@@ -32,8 +22,8 @@ def _row(linear, finetune_runs):
     }
 
 
-def test_check_targets_uses_the_mean_and_reports_the_gain_seed_by_seed():
-    bench = _bench()
+def test_check_targets_uses_the_mean_and_reports_the_gain_seed_by_seed(load_script):
+    bench = load_script(BENCH)
     rows = {
         "random init": _row(0.80, [0.79, 0.77, 0.78]),
         "rotation": _row(0.85, [0.84, 0.84, 0.82]),

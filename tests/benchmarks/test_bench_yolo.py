@@ -1,25 +1,11 @@
 """benchmarks/bench_yolo.py's data hand-off to Ultralytics: the YOLO-format copy of the COCO set."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from zoo.data import load_detection_data, split_detection_data
 from zoo.data.readers.yolo_txt import read_yolo
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench():
-    sys.path.insert(0, str(ROOT / "recipes"))
-    spec = importlib.util.spec_from_file_location(
-        "bench_yolo", ROOT / "benchmarks" / "bench_yolo.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _boxes(data):
@@ -29,8 +15,10 @@ def _boxes(data):
     ]
 
 
-def test_yolo_split_holds_the_same_images_boxes_and_classes_as_the_coco_split(tmp_path):
-    bench = _bench()
+def test_yolo_split_holds_the_same_images_boxes_and_classes_as_the_coco_split(
+    tmp_path, load_script
+):
+    bench = load_script("benchmarks/bench_yolo.py")
     ann = bench.write_coco_shapes(tmp_path / "coco", 10, seed=3, image_size=64)
     coco = load_detection_data(str(ann), split="train")
     train, val = split_detection_data(coco, 0.3, seed=0)

@@ -1,6 +1,5 @@
 """Recipe scripts: every one answers --help, and the smoke runs train, export and verify."""
 
-import importlib.util
 import json
 
 import pytest
@@ -20,10 +19,8 @@ def test_recipe_help(script, tmp_path):
         assert flag in proc.stdout, f"{script.name} --help lacks {flag}"
 
 
-def test_yolo_flags_are_checked_and_reach_the_model_and_loss(capsys):
-    spec = importlib.util.spec_from_file_location("train_yolo", ROOT / "recipes" / "train_yolo.py")
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+def test_yolo_flags_are_checked_and_reach_the_model_and_loss(capsys, load_script):
+    recipe = load_script("recipes/train_yolo.py")
     with pytest.raises(SystemExit):
         recipe.parse_args(["--lambda-coord", "0"])
     assert "--lambda-coord must be > 0. Received: 0.0" in capsys.readouterr().err

@@ -1,6 +1,5 @@
 """Masked-token recipe: --smoke trains, evaluates against the unigram baseline, fills blanks."""
 
-import importlib.util
 import json
 
 import pytest
@@ -49,17 +48,8 @@ def test_grammar_word_level_smoke(tmp_path):
     assert "held-out masked accuracy" in proc.stdout and "unigram baseline" in proc.stdout
 
 
-def load_recipe():
-    spec = importlib.util.spec_from_file_location(
-        "pretrain_text_mlm", RECIPES / "pretrain_text_mlm.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_flags_and_bad_data_file(tmp_path):
-    recipe = load_recipe()
+def test_flags_and_bad_data_file(tmp_path, load_script):
+    recipe = load_script("recipes/pretrain_text_mlm.py")
     args = recipe.parse_args(["--smoke", "--data", "a.txt", "b.txt", "--level", "char"])
     assert args.data == ["a.txt", "b.txt"] and args.level == "char"
     assert (args.epochs, args.steps_per_epoch, args.num_train, args.jit_compile) == (
