@@ -6,7 +6,7 @@ exported to fp32 and int8 ``.tflite``; then the batch-1 LiteRT latency of both f
 Printed per head: NME (inter-ocular), presence accuracy, failure rate (NME > 0.1), AUC@0.1,
 fp32 / int8 ``.tflite`` NME and their difference (points of NME), batch-1 latency (median ms).
 
-Targets (issue 4): NME <= 3 %, presence accuracy >= 99 % on >= 500 validation images after at
+Targets: NME <= 3 %, presence accuracy >= 99 % on >= 500 validation images after at
 most 10 minutes of training on a 2-core CPU; int8 NME within 0.5 points of fp32. The better head
 becomes ``zoo.models.landmarks.DEFAULT_HEAD``.
 

@@ -16,7 +16,7 @@ stream), one run measures examples/s of:
 
 Rates: the best of 3 wall-clock windows per measurement (the least disturbed on a shared
 machine), and "cpu ratio": the ratio of examples per process CPU-second (independent of the
-load). Targets (issue 6): batched / naive >= 20x at 32x32 and >= 5x at 64x64; batched / training
+load). Targets: batched / naive >= 20x at 32x32 and >= 5x at 64x64; batched / training
 >= 10x (the pipeline is never the bottleneck). Figures depend on the machine and its load.
 
     python benchmarks/bench_pretext.py                 # full run (a few minutes)

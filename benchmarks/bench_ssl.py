@@ -26,7 +26,7 @@ Protocol (fixed in advance; the same for every encoder):
   encoder (random init, colorization, supervised) takes and is probed on the L* channel only,
   as in the colorization papers: on colour images the class colours would give the class away.
 
-Targets (issue 6): at 1 % labels the best pretext encoder fine-tunes ≥ 5 points above random init
+Targets: at 1 % labels the best pretext encoder fine-tunes ≥ 5 points above random init
 (the means of the fine-tune runs);
 every pretext beats random init on the frozen linear probe; SimCLR ≥ rotation (linear probe);
 the gap to supervised is reported.

@@ -5,7 +5,7 @@ Each configuration trains the recipe's model (``recipes/pretrain_text_mlm.py`` d
 character level) for ``--minutes`` of wall clock (learning rate cosine over the budget), then
 masks the held-out texts once with a fixed seed and reports, on the same masked positions, the
 model's accuracy, the unigram baseline's (the most frequent training token), their ratio and
-their margin, and the model's fill-in of the course's sentence.
+their margin, and the model's fill-in of the example sentence.
 
 1. ``grammar/word``: 20,000 grammar sentences, 2,000 held-out sentences never seen in training.
    Target: masked accuracy >= 3x the unigram baseline.
@@ -42,7 +42,7 @@ from zoo.data.text import (  # noqa: E402
 )
 from zoo.losses.mlm import MaskedTokenLoss  # noqa: E402
 from zoo.metrics.text import (  # noqa: E402
-    COURSE_SENTENCE,
+    FILL_IN_SENTENCE,
     evaluate_mlm,
     fill_in,
     most_frequent_token,
@@ -130,7 +130,7 @@ def run_config(corpus, level, minutes, seed, quick, eval_passes):
         unigram_token=tokenizer.vocabulary[unigram],
         train_steps=epochs * STEPS_PER_EPOCH,
         final_train_loss=float(history.history["loss"][-1]),
-        course_fill_in=fill_in(model, tokenizer, COURSE_SENTENCE),
+        example_fill_in=fill_in(model, tokenizer, FILL_IN_SENTENCE),
         seconds=round(time.monotonic() - start, 1),
     )
     return result
@@ -162,7 +162,7 @@ def main(argv=None):
             f"{result['margin']:+.4f} on {result['num_selected']} tokens | {result['seconds']} s",
             flush=True,
         )
-        print(f"{'':<18} {COURSE_SENTENCE}  ->  {result['course_fill_in']}", flush=True)
+        print(f"{'':<18} {FILL_IN_SENTENCE}  ->  {result['example_fill_in']}", flush=True)
     print("\nratios (masked accuracy / unigram baseline):")
     for result in results:
         ok = ""

@@ -3,13 +3,13 @@
 Description: BERT-style self-supervision on Portuguese text. A tokenizer running inside tf.data
     (word or character level, vocabulary from the training text, [PAD]/[UNK]/[MASK] reserved)
     turns sentences into ids; 15 % of the tokens are selected in every batch (80 % -> [MASK],
-    10 % -> a random token, 10 % unchanged; character level: contiguous spans, the course's
+    10 % -> a random token, 10 % unchanged; character level: contiguous spans, as in
     "__pren_____"); a functional Transformer encoder + token head
     (``zoo.models.text.build_mlm_model``) learns to restore them, with the loss on the selected
     positions only (``zoo.losses.mlm.MaskedTokenLoss``, weights passed as sample weights).
     Evaluation on held-out sentences: masked-token accuracy against the unigram baseline
     (always guess the most frequent training token) on the same masked positions, and fill-ins
-    of example sentences, the course's "Deixa o menino ___ bola e __pren_____" first.
+    of example sentences, "Deixa o menino ___ bola e __pren_____" first.
 Data: `--corpus grammar` (default): sentences of a probabilistic Portuguese grammar written in
     code (zoo.data.text.grammar_corpus; held-out sentences never seen in training);
     `--corpus fortunes-br`: the Debian package fortunes-br (split by fortune, then sentences);

@@ -1,6 +1,6 @@
 """Shape tagger: which shape classes does an image contain? (multi-label, end to end)
 
-Description: the foundation's end-to-end job until the YOLO recipe lands. A small CNN learns
+Description: the shortest end-to-end tour of the recipe spine. A small CNN learns
     which of the detection set's classes appear in each image (multi-hot targets made from the
     boxes' labels), then the recipe evaluates it, exports the TF Serving SavedModel and fp32 +
     int8 `.tflite` files, and checks all three against the Keras model with `verify_export`.

@@ -1,7 +1,7 @@
 """Siamese network: one shared tower trained on image pairs with the contrastive loss.
 
 Description: two images go through ONE embedding tower (``zoo.build_siamese``: shared
-    weights); ``zoo.losses.ContrastiveLoss`` (the course's formula by default, LABEL 0 = SIMILAR
+    weights); ``zoo.losses.ContrastiveLoss`` (the squared-margin formula by default, LABEL 0 = SIMILAR
     pair) pulls similar pairs together and pushes dissimilar ones beyond the margin. Pairs come
     from ``PairGenerator``: half similar, half dissimilar, and with ``--hard-fraction`` a share of
     hard pairs (farthest positive / closest negative under the current model) mined again at the
@@ -57,9 +57,9 @@ def parse_args(argv=None):
     parser = build_parser(
         __doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults={**SMOKE, **SMOKE_EXTRA}
     )
-    # distance "l2" is the D of the contrastive formula; margin is on D² (course variant).
+    # distance "l2" is the D of the contrastive formula; margin is on D² (the squared variant).
     add_metric_learning_flags(parser, margin=1.0, distance="l2")
-    parser.add_argument("--variant", choices=CONTRASTIVE_VARIANTS, default="course")
+    parser.add_argument("--variant", choices=CONTRASTIVE_VARIANTS, default="squared")
     parser.add_argument(
         "--hard-fraction",
         type=float,

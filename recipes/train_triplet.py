@@ -12,16 +12,11 @@ Data: Fashion-MNIST from the local IDX files (Debian package `dataset-fashion-mn
     sub-folder per class; `train/` + `test/` sub-folders are used as the splits).
     `--holdout-classes 5,6,7,8,9` trains without those classes and reports them separately
     (zero-shot retrieval on unseen classes).
-Expected result: Fashion-MNIST, default flags: test recall@1 about 0.90 (raw pixels 0.85),
-    MAP@R about 0.77 (pixels 0.30), verification accuracy 0.94 (measured with 10 x 200 steps;
-    random shifts as augmentation cost 2 points there, flips cost nothing; P = 8). The default
-    batch is now 80 = P 10 × K 8, every class in every batch, so the confusable classes (shirt,
-    T-shirt, pullover, coat) meet in each batch: 10 minutes of training reach recall@1 0.922
-    (P = 8: 0.919) in benchmarks/bench_metric_learning.py, the time-budgeted comparison.
-    Zero-shot (`--holdout-classes`): unseen-class recall falls the longer the tower trains on the
-    seen classes (leave-one-out recall@1 on classes 5-9: 0.884 after 2.5 minutes, 0.846 after
-    10; raw pixels 0.921); train briefly, or watch `RetrievalMetricsCallback` on classes held out
-    for validation.
+Expected result: Fashion-MNIST, default flags (P 10 x K 8 batches, semi-hard): test recall@1
+    about 0.92 against raw pixels' 0.85 (benchmarks/RESULTS.md). Zero-shot
+    (`--holdout-classes`): unseen-class recall falls the longer the tower trains on the seen
+    classes; train briefly, or watch `RetrievalMetricsCallback` on classes held out for
+    validation (docs/metric_learning.md).
 Runtime: about 4 minutes on a 2-core CPU with the defaults; `--smoke` well under a minute.
 
     python recipes/train_triplet.py                          # train, evaluate, plot, export
@@ -84,8 +79,7 @@ def add_metric_learning_flags(parser, *, margin, distance):
         "--shift",
         type=float,
         default=0.0,
-        help="random translation as a fraction of the image (0 = flips only; 0.1 cost 2 points "
-        "of recall@1 on Fashion-MNIST in short runs)",
+        help="random translation as a fraction of the image (0 = flips only). Default: %(default)s",
     )
     group.add_argument(
         "--holdout-classes",

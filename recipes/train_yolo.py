@@ -91,10 +91,8 @@ def parse_args(argv=None):
         "--grid-size",
         type=int,
         default=None,
-        help="S; default image_size / the backbone's stride (16 for the YOLOv1 nets, which drop "
-        "down-sampling to reach it); darknet_nano also takes image_size / 4 (a second top-down "
-        "merge, onto its stride-4 stage; 10-minute run at 128 px: 0.931 / 0.708 mAP@.5 / "
-        "mAP@[.5:.95], its steps 1.7x slower than stride 8's)",
+        help="grid size S; darknet_nano also takes image_size / 4 (a stride-4 output). "
+        "Default: image_size / the backbone's stride",
     )
     group.add_argument(
         "--anchors",
@@ -107,17 +105,13 @@ def parse_args(argv=None):
         "--backbone",
         default="darknet_nano",
         choices=BACKBONES,
-        help="see zoo.models.backbones; darknet_nano (stride 8, 16x16 grid at 128 px) localises "
-        "better than yolov1_fast at stride 16 in the same time. Default: %(default)s",
+        help="feature extractor (see docs/detection.md). Default: %(default)s",
     )
     group.add_argument(
         "--width",
         type=float,
         default=0.5,
-        help="width multiplier (10-minute runs, mAP@.5 / mAP@[.5:.95]: 0.625 0.968 / 0.779, "
-        "0.5 0.970 / 0.790, 0.375 0.960 / 0.763, 0.25 0.961 / 0.746; in 3-minute runs the "
-        "narrower nets lead). "
-        "Default: %(default)s",
+        help="backbone width multiplier. Default: %(default)s",
     )
     group.add_argument("--depth", type=float, default=1.0, help="depth multiplier")
     group.add_argument(
@@ -130,10 +124,7 @@ def parse_args(argv=None):
         "--lambda-coord",
         type=float,
         default=10.0,
-        help="weight of the box term (the paper's 5; 10-minute runs, mAP@.5 / mAP@[.5:.95]: "
-        "5 0.970-0.972 / 0.786-0.790, 7.5 0.974 / 0.798, 10 0.966-0.972 / 0.795-0.800, "
-        "20 0.937 / 0.755; one or two runs each, and runs of one setting differ by up to 0.03 "
-        "at mAP@[.5:.95]). Default: %(default)s",
+        help="weight of the box term (the YOLO paper uses 5). Default: %(default)s",
     )
     group.add_argument(
         "--ignore-iou",
@@ -154,26 +145,20 @@ def parse_args(argv=None):
         action=argparse.BooleanOptionalAction,
         default=None,
         help="YOLOv5's assignment: the two cells next to a truth's centre cell are responsible "
-        "too (3x the positives), with centre offsets 2 sigmoid - 0.5 (xy_scale 2) so they can "
-        "reach it. Anchor head only; on by default with anchors (3-minute run: mAP@.5 0.767 -> "
-        "0.827, mAP@[.5:.95] 0.537 -> 0.592)",
+        "too, with centre offsets 2 sigmoid - 0.5. Anchor head only. Default: on with anchors",
     )
     group.add_argument(
         "--lr",
         type=float,
         default=6e-3,
-        help="peak learning rate (AdamW; 10-minute runs in one hour, mAP@.5 / mAP@[.5:.95]: "
-        "4e-3 0.954 / 0.769 and 0.952 / 0.765, 6e-3 0.961 / 0.774 and 0.959 / 0.777, 8e-3 "
-        "0.948 / 0.753). Default: %(default)s",
+        help="peak learning rate (AdamW, cosine decay). Default: %(default)s",
     )
     group.add_argument(
         "--ema",
         type=float,
         default=0.0,
         help="decay of a moving average of the weights (zoo.training.WeightEMA), used for "
-        "validation, checkpoints and the final model; 0 = off. Off by default: after the cosine "
-        "decay to 2 %% of the peak LR it added nothing (10-minute run, 0.998: mAP@.5 0.961, "
-        "mAP@[.5:.95] 0.764 vs 0.960 / 0.763). Default: %(default)s",
+        "validation, checkpoints and the final model; 0 = off. Default: %(default)s",
     )
     group.add_argument(
         "--objectness-target",
@@ -186,14 +171,14 @@ def parse_args(argv=None):
         "--score-threshold",
         type=float,
         default=0.6,
-        help="drawn predictions: drop p_c <= this (the course's 0.6)",
+        help="drawn predictions: drop p_c <= this (the NMS rule's 0.6)",
     )
     group.add_argument(
         "--export-score-threshold",
         type=float,
         default=0.05,
-        help="the exported models' in-graph threshold: low, so clients (and COCO scoring) see "
-        "the whole ranking and filter at 0.6 themselves; a higher one cannot be undone",
+        help="score threshold inside the exported models (clients filter higher themselves). "
+        "Default: %(default)s",
     )
     group.add_argument("--iou-threshold", type=float, default=0.5, help="NMS IoU threshold")
     group.add_argument(

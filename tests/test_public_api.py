@@ -1,4 +1,4 @@
-"""The names DESIGN.md promises exist, with the documented defaults."""
+"""The public names the README and docs/ promise exist, with the documented defaults."""
 
 import inspect
 

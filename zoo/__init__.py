@@ -2,7 +2,8 @@
 
 Sub-packages (imported on first use, so ``import zoo`` stays cheap and a user pays only for what
 they touch): ``zoo.ops``, ``zoo.losses``, ``zoo.models``, ``zoo.data``, ``zoo.metrics``,
-``zoo.export``, ``zoo.training``. See ``shared/DESIGN.md`` for the public API.
+``zoo.export``, ``zoo.training``, ``zoo.detection``. The README shows one example per family;
+``docs/`` explains each family.
 """
 
 import importlib

@@ -147,7 +147,7 @@ def test_augmentation_keeps_shape_and_changes_images():
     assert make_augmentation(flip=False, max_shift=0) is None
 
 
-def test_pair_generator_labels_follow_course_convention():
+def test_pair_generator_labels_follow_similar_is_zero_convention():
     data = toy(n_per_class=6, classes=4)
     gen = PairGenerator(data.images, data.labels, batch_size=20, positive_fraction=0.5, seed=0)
     inputs, y = gen.next_batch()

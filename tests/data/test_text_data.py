@@ -59,7 +59,7 @@ def test_grammar_corpus_sentences_and_agreement(corpus):
                 assert b not in ("menino", "menina", "gato", "bola"), sentence
             if a == "menino":
                 assert b not in ("pegam", "comem", "leem"), sentence
-    # The course's construction is there.
+    # The example sentence's construction is there.
     assert any(s[:3] == ["deixa", "o", "menino"] for s in words)
     assert any("aprender" in s for s in words)
 

@@ -54,12 +54,11 @@ def test_names_from_data_yaml(yolo_dir, yaml_text):
     assert read_yolo(yolo_dir).class_names == ["cat", "dog", "bird"]
 
 
-def test_mini_yaml_parser_matches():
-    from zoo.data.readers.yolo_txt import _mini_yaml_names
-
-    assert _mini_yaml_names("names: ['a', 'b']\n") == ["a", "b"]
-    assert _mini_yaml_names("x: 1\nnames:\n  0: a\n  1: b\nnc: 2\n") == {0: "a", 1: "b"}
-    assert _mini_yaml_names("names:\n- a\n- b\n") == ["a", "b"]
+def test_invalid_data_yaml_is_a_data_error_naming_the_file(yolo_dir):
+    (yolo_dir / "classes.txt").unlink()
+    (yolo_dir / "data.yaml").write_text("names: [cat, dog\n  bad: : :\n")
+    with pytest.raises(DataError, match=r"data\.yaml.*invalid YAML"):
+        read_yolo(yolo_dir)
 
 
 def test_names_argument_and_missing_names(yolo_dir):

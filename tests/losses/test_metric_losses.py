@@ -229,7 +229,7 @@ def test_semi_hard_has_no_python_loop_over_batch_and_is_traceable():
 # === Contrastive ===
 
 
-def test_contrastive_course_formula_by_hand():
+def test_contrastive_squared_formula_by_hand():
     # y = 0 similar: ½ D²; y = 1 dissimilar: ½ max(0, m - D²)
     got = contrastive_loss([0, 1, 1], [0.5, 0.5, 2.0], margin=1.0).numpy()
     np.testing.assert_allclose(got, [0.125, 0.375, 0.0])
@@ -246,7 +246,7 @@ def test_contrastive_similar_label_one_flips_convention():
     np.testing.assert_allclose(a, b)
 
 
-@pytest.mark.parametrize("variant", ["course", "hadsell"])
+@pytest.mark.parametrize("variant", ["squared", "hadsell"])
 def test_contrastive_accepts_distance_or_embedding_pair(variant):
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(2, 6, 4)).astype("float32")
@@ -255,7 +255,7 @@ def test_contrastive_accepts_distance_or_embedding_pair(variant):
     from_distance = contrastive_loss(y, d, 2.0, variant).numpy()
     from_tuple = contrastive_loss(y, (a, b), 2.0, variant).numpy()
     from_stack = contrastive_loss(y, np.stack([a, b], 1), 2.0, variant).numpy()
-    if variant == "course":
+    if variant == "squared":
         want = 0.5 * (1 - y) * d**2 + 0.5 * y * np.maximum(0, 2.0 - d**2)
     else:
         want = 0.5 * (1 - y) * d**2 + 0.5 * y * np.maximum(0, 2.0 - d) ** 2
@@ -266,7 +266,7 @@ def test_contrastive_accepts_distance_or_embedding_pair(variant):
     np.testing.assert_allclose(float(cls(y, d[:, None])), want.mean(), rtol=1e-5)
 
 
-@pytest.mark.parametrize("variant", ["course", "hadsell"])
+@pytest.mark.parametrize("variant", ["squared", "hadsell"])
 def test_contrastive_identical_pair_finite_gradient(variant):
     e = tf.Variable(np.ones((3, 4), "float32"))
     with tf.GradientTape() as tape:
@@ -290,7 +290,7 @@ def test_contrastive_bad_shapes_and_args():
 # === Explicit triplets ===
 
 
-def test_triplet_margin_formula_course():
+def test_triplet_margin_formula_by_hand():
     a = np.array([[0.0, 0.0], [0.0, 0.0]], "float32")
     p = np.array([[1.0, 0.0], [1.0, 0.0]], "float32")
     n = np.array([[0.0, 1.0], [0.0, 3.0]], "float32")

@@ -7,8 +7,8 @@ import pytest
 
 from zoo.data.text import TextTokenizer
 from zoo.metrics.text import (
-    COURSE_SENTENCE,
     FILL_IN_EXAMPLES,
+    FILL_IN_SENTENCE,
     evaluate_mlm,
     fill_in,
     fill_in_examples,
@@ -87,7 +87,7 @@ def test_word_fill_in_never_proposes_specials_and_matches_visible_letters():
     tok = TextTokenizer("word", 12).adapt(TEXTS)
     bola = tok.token_id("bola")
     model = FixedModel(tok.vocab_size, favourite=bola)
-    completion = fill_in(model, tok, COURSE_SENTENCE)
+    completion = fill_in(model, tok, FILL_IN_SENTENCE)
     # "___" -> the favourite word; "__pren_____" -> the only vocabulary word that fits.
     assert completion == "Deixa o menino bola bola e aprender"
     ids = model.calls[-1][0]
@@ -119,10 +119,10 @@ def test_char_fill_in_one_character_per_blank():
     assert (ids == tok.mask_id).sum() == 9
 
 
-def test_fill_in_examples_cover_the_course_sentence():
+def test_fill_in_examples_cover_the_example_sentence():
     tok = TextTokenizer("word", 16).adapt(TEXTS)
     pairs = fill_in_examples(FixedModel(tok.vocab_size, 3), tok)
-    assert pairs[0][0] == COURSE_SENTENCE
+    assert pairs[0][0] == FILL_IN_SENTENCE
     assert len(pairs) == len(FILL_IN_EXAMPLES)
     assert all("_" not in completion for _, completion in pairs)
 

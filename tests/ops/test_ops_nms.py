@@ -35,7 +35,7 @@ def np_kernel_iou(a, b):
 
 
 def np_greedy_nms(boxes, scores, iou_threshold, score_threshold, max_output_size, classes=None):
-    """The course's NMS: drop score <= t_s; keep the best; drop IoU >= t_iou (same class)."""
+    """The NMS rule: drop score <= t_s; keep the best; drop IoU >= t_iou (same class)."""
     scores = np.asarray(scores, np.float32)
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))  # ties: lower index first
     candidates = [i for i in order if scores[i] > np.float32(score_threshold)]

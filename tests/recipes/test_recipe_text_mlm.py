@@ -6,7 +6,7 @@ import pytest
 from recipe_runner import RECIPES, run_recipe
 
 from zoo.data.errors import DataError
-from zoo.metrics.text import COURSE_SENTENCE
+from zoo.metrics.text import FILL_IN_SENTENCE
 
 
 def smoke(tmp_path, *extra):
@@ -29,10 +29,10 @@ def check_outputs(run, level):
     assert 0.0 <= held_out["masked_accuracy"] <= 1.0
     assert 0.0 < held_out["unigram_accuracy"] <= 1.0
     assert held_out["num_selected"] > 0
-    assert metrics["fills"][0]["sentence"] == COURSE_SENTENCE
+    assert metrics["fills"][0]["sentence"] == FILL_IN_SENTENCE
     assert "_" not in metrics["fills"][0]["completion"]
     fills = (run / "fills.txt").read_text(encoding="utf-8")
-    assert COURSE_SENTENCE in fills
+    assert FILL_IN_SENTENCE in fills
     assert (run / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert (run / "mlm.keras").stat().st_size > 10_000
     assert json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))["level"] == level

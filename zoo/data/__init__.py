@@ -1,6 +1,10 @@
-"""zoo.data: detection data in one layout, from any source.
+"""zoo.data: readers, synthetic sets, batching and augmentation for every family.
 
-Every source returns a ``DetectionData`` whose ``dataset`` yields (unbatched)::
+Detection data, landmark data (``.pts``, celeb_a, synthetic faces), labelled images (IDX files
+such as Fashion-MNIST, image folders, P×K batches), pretext streams, text corpora and
+multimodal scenes; bad input raises ``DataError`` naming the file, field and value.
+
+Every detection source returns a ``DetectionData`` whose ``dataset`` yields (unbatched)::
 
     {"images": uint8 (H, W, 3),
      "bounding_boxes": {"boxes": float32 (N, 4) absolute "xyxy" pixels, "labels": int32 (N,)}}

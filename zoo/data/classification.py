@@ -12,7 +12,7 @@ Batches for training:
 
 - ``pk_batches``: class-balanced P×K batches (P classes × K examples each), infinite, in tf.data;
   what online triplet mining (``zoo.losses.TripletLoss``) needs.
-- ``PairGenerator`` / ``TripletGenerator``: explicit pairs (``y = 0`` similar, the course's
+- ``PairGenerator`` / ``TripletGenerator``: explicit pairs (``y = 0`` similar, the
   convention) or triplets for ``build_siamese`` / ``build_triplet``, random or with hard mining
   from the current model's distances, refreshed each epoch by ``HardMiningCallback``.
 
@@ -725,7 +725,7 @@ class TripletGenerator(_Generator):
 
 class HardMiningCallback(keras.callbacks.Callback):
     """Refresh a generator's hard examples from the encoder at the start of every ``every``-th
-    epoch (the course's training strategy: mine with the current model, train, repeat).
+    epoch (FaceNet's offline strategy: mine with the current model, train, repeat).
 
     Args:
         generator: a ``PairGenerator`` or ``TripletGenerator`` with ``hard_fraction > 0``.

@@ -5,7 +5,7 @@ Corpora (lists of Python strings, one sentence or passage each):
 - ``grammar_corpus(n, seed)``: Portuguese sentences from a small probabilistic grammar written in
   code (subjects with gender and number, verbs that agree with them in three tenses, objects that
   the verb selects, places that fit the verb, time adverbs that fit the tense, pronouns that agree
-  with the subject, the course's "Deixa o menino pegar a bola e aprender" construction). Context
+  with the subject, the "Deixa o menino pegar a bola e aprender" construction). Context
   predicts a hidden word far better than word frequency does. Held-out sentences: another seed,
   with ``exclude=train`` to keep only sentences never seen in training.
 - ``read_text_files(paths, unit="line" | "paragraph")``: UTF-8 text files.
@@ -22,7 +22,7 @@ inside ``tf.data``.
 each non-special token is selected with probability ``rate`` (15 %); a selected token becomes
 ``[MASK]`` with probability ``mask_fraction`` (80 %), a random non-special token with probability
 ``random_fraction`` (10 %), and stays unchanged otherwise (10 %). ``mask_spans`` hides contiguous
-spans (e.g. characters of a word: ``aprender`` -> ``a______r``), the course's "__pren_____".
+spans (e.g. characters of a word: ``aprender`` -> ``a______r``), as in "__pren_____".
 Both return ``(masked_ids, targets, weights)``, with ``weights = 1`` exactly on the selected
 positions; ``make_mlm_dataset`` turns texts into such batches, reproducibly from a seed.
 
@@ -374,9 +374,9 @@ class _Grammar:
         return self.with_time(words, tense, place)
 
     def let(self):
-        """The course's construction: "deixa o menino pegar a bola e aprender"."""
+        """The example sentence's construction: "deixa o menino pegar a bola e aprender"."""
         if self.rng.random() < 0.3:
-            subject = ["o", "menino"]  # the course's subject
+            subject = ["o", "menino"]  # the example sentence's subject
         else:
             subject = self.subject("person")[0]
         verb = self.pick(["deixa", "deixe"], [0.8, 0.2])
@@ -1119,7 +1119,7 @@ def mask_spans(ids, seed, mask_id, rate=0.15, mean_span=3, special_ids=(0,)):
     ``p = -ln(1 - rate) / mean_span`` and span lengths uniformly in ``[1, 2 * mean_span - 1]``
     (mean ``mean_span``), so that about ``rate`` of the tokens end up covered (overlapping
     spans merge). Covered positions that are special (padding) are left alone. Every covered
-    position becomes ``[MASK]`` (the course's "__pren_____"; no random/unchanged share).
+    position becomes ``[MASK]`` (as in "__pren_____"; no random/unchanged share).
 
     Args:
         ids: int ``(B, L)`` token ids.

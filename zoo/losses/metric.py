@@ -7,23 +7,23 @@ a positive or a negative are left out of the mean instead of dividing by zero, a
 distance uses a square root whose gradient is 0 (not ``inf``) at zero distance.
 
 Contrastive loss — LABEL CONVENTION: ``y = 0`` means a SIMILAR pair (same class), ``y = 1`` a
-DISSIMILAR pair. This is the course's (and Hadsell et al.'s) convention. keras.io's Siamese
+DISSIMILAR pair. This is Hadsell et al.'s convention. keras.io's Siamese
 example uses the opposite one (1 = similar); pass ``similar_label=1`` for that. With ``D`` the
 distance between the two embeddings (Euclidean by default):
 
-- ``variant="course"`` (default): ``L = ½(1−y)·D² + ½·y·max(0, m − D²)`` (margin on the SQUARED
+- ``variant="squared"`` (default): ``L = ½(1−y)·D² + ½·y·max(0, m − D²)`` (margin on the SQUARED
   distance, plain hinge),
 - ``variant="hadsell"``: ``L = ½(1−y)·D² + ½·y·max(0, m − D)²`` (margin on the distance,
   squared hinge; Hadsell, Chopra & LeCun, CVPR 2006).
 
-Triplet loss on explicit triplets (``triplet_margin_loss``, for ``build_triplet``): the course's
+Triplet loss on explicit triplets (``triplet_margin_loss``, for ``build_triplet``): the
 ``L = ½·max(0, m + d(a, p) − d(a, n))`` with ``d`` the squared Euclidean distance by default.
 
 Triplet loss with online mining over a batch of ``(labels, embeddings)`` (``triplet_loss``,
 ``TripletLoss``): for every anchor ``a`` with a positive ``p`` (same label, not ``a`` itself) and a
 negative ``n`` (other label), the triplet term is ``max(0, m + d(a, p) − d(a, n))`` — the
 definition of FaceNet and of tensorflow-addons' ``TripletSemiHardLoss`` / ``TripletHardLoss``
-(no ½ factor, so the margin means the same as there; the course's ½ is a constant scale).
+(no ½ factor, so the margin means the same as there; the formula's ½ is a constant scale).
 
 - ``"all"`` (batch-all): every valid triplet; the mean is over the triplets whose term is > 0
   (averaging in the easy zeros would shrink the loss as training proceeds).
@@ -82,7 +82,7 @@ __all__ = [
 ]
 
 MINING_MODES = ("all", "hard", "semi-hard")
-CONTRASTIVE_VARIANTS = ("course", "hadsell")
+CONTRASTIVE_VARIANTS = ("squared", "hadsell")
 _SEMI_HARD_FALLBACKS = ("hardest", "easiest")
 
 
@@ -112,7 +112,7 @@ def _is_pair(y_pred):
 def _pair_squared_distance(y_pred, distance):
     """``(D², D)`` from a distance vector, a ``(B, 2, D)`` pair tensor or an ``(a, b)`` tuple.
 
-    ``D`` is computed lazily for the course variant (``None`` means "not needed yet").
+    ``D`` is computed lazily for the squared variant (``None`` means "not needed yet").
     """
     if _is_pair(y_pred):
         if len(y_pred) != 2:
@@ -151,7 +151,7 @@ def _pair_squared_distance(y_pred, distance):
     return ops.square(d), d
 
 
-def contrastive_loss(y_true, y_pred, margin=1.0, variant="course", similar_label=0, distance="l2"):
+def contrastive_loss(y_true, y_pred, margin=1.0, variant="squared", similar_label=0, distance="l2"):
     """Per-pair contrastive loss. ``y_true = 0`` means SIMILAR (see the module docstring).
 
     Args:
@@ -161,9 +161,9 @@ def contrastive_loss(y_true, y_pred, margin=1.0, variant="course", similar_label
             ``"distance"`` output of ``build_siamese``), or the pair embeddings as a
             ``(B, 2, dim)`` tensor or a tuple ``(a, b)`` of ``(B, dim)`` tensors.
         margin: ``m >= 0``.
-        variant: ``"course"``: ``½(1−y)D² + ½·y·max(0, m − D²)``; ``"hadsell"``:
+        variant: ``"squared"``: ``½(1−y)D² + ½·y·max(0, m − D²)``; ``"hadsell"``:
             ``½(1−y)D² + ½·y·max(0, m − D)²``.
-        similar_label: the label of a similar pair, 0 (default, the course) or 1 (keras.io).
+        similar_label: the label of a similar pair, 0 (default, as Hadsell et al.) or 1 (keras.io).
         distance: how ``D`` is computed from embeddings (``"l2"``, ``"squared_l2"``,
             ``"cosine"``); ignored when ``y_pred`` already holds distances.
 
@@ -185,7 +185,7 @@ def contrastive_loss(y_true, y_pred, margin=1.0, variant="course", similar_label
     d2, d = _pair_squared_distance(y_pred, distance)
     y = ops.reshape(_float32(y_true), (-1,))
     dissimilar = y if similar_label == 0 else 1.0 - y
-    if variant == "course":
+    if variant == "squared":
         hinge = ops.relu(margin - d2)
     else:
         if d is None:
@@ -198,13 +198,13 @@ def contrastive_loss(y_true, y_pred, margin=1.0, variant="course", similar_label
 class ContrastiveLoss(keras.losses.Loss):
     """Contrastive loss for pairs. LABEL CONVENTION: ``y = 0`` is a SIMILAR pair.
 
-    ``variant="course"`` (default): ``L = ½(1−y)·D² + ½·y·max(0, m − D²)``.
+    ``variant="squared"`` (default): ``L = ½(1−y)·D² + ½·y·max(0, m − D²)``.
     ``variant="hadsell"``: ``L = ½(1−y)·D² + ½·y·max(0, m − D)²``.
     Set ``similar_label=1`` for data labelled the keras.io way (1 = similar).
 
     Args:
-        margin: ``m >= 0``. With unit-norm embeddings and the course variant, ``D² <= 4``.
-        variant: ``"course"`` or ``"hadsell"``.
+        margin: ``m >= 0``. With unit-norm embeddings and the squared variant, ``D² <= 4``.
+        variant: ``"squared"`` or ``"hadsell"``.
         similar_label: 0 (default) or 1: the label that marks a similar pair.
         distance: distance used when ``y_pred`` holds pair embeddings (``"l2"`` default).
         name, reduction, dtype: as ``keras.losses.Loss``.
@@ -222,7 +222,7 @@ class ContrastiveLoss(keras.losses.Loss):
     def __init__(
         self,
         margin=1.0,
-        variant="course",
+        variant="squared",
         similar_label=0,
         distance="l2",
         name="contrastive_loss",
@@ -273,12 +273,12 @@ class ContrastiveLoss(keras.losses.Loss):
 
 
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, distance="squared_l2"):
-    """The course's triplet loss on explicit triplets: ``½·max(0, m + d(a, p) − d(a, n))``.
+    """The triplet loss on explicit triplets: ``½·max(0, m + d(a, p) − d(a, n))``.
 
     Args:
         anchor, positive, negative: ``(B, dim)`` embeddings.
         margin: ``m >= 0``.
-        distance: ``"squared_l2"`` (the course's ``‖·‖²``), ``"l2"`` or ``"cosine"``.
+        distance: ``"squared_l2"`` (the formula's ``‖·‖²``), ``"l2"`` or ``"cosine"``.
 
     Returns:
         ``(B,)`` float32 losses.

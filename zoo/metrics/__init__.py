@@ -8,8 +8,9 @@ Landmarks: ``nme`` (inter-ocular or box-diagonal), ``failure_rate``, ``ced_curve
 Retrieval / verification: ``knn_search`` (exact, tiled), ``recall_at_k``, ``map_at_r``,
 ``retrieval_metrics``, ``verification_accuracy`` (LFW k-fold), ``val_at_far`` and
 ``verification_metrics``.
+Representations: ``linear_probe``, ``knn_probe``, ``fine_tune`` (these build Keras models).
 
-The callback is imported on first use, so the metric functions work without importing Keras.
+The callbacks are imported on first use.
 """
 
 import importlib

@@ -31,7 +31,7 @@ import re
 import numpy as np
 
 __all__ = [
-    "COURSE_SENTENCE",
+    "FILL_IN_SENTENCE",
     "FILL_IN_EXAMPLES",
     "evaluate_mlm",
     "fill_in",
@@ -43,10 +43,10 @@ __all__ = [
     "unigram_counts",
 ]
 
-# The course's example: "Deixa o menino pegar bola e aprender" with blanks.
-COURSE_SENTENCE = "Deixa o menino ___ bola e __pren_____"
+# The fill-in example: "Deixa o menino pegar bola e aprender" with blanks.
+FILL_IN_SENTENCE = "Deixa o menino ___ bola e __pren_____"
 FILL_IN_EXAMPLES = (
-    COURSE_SENTENCE,
+    FILL_IN_SENTENCE,
     "Deixa o menino _____ bola e _pren___",  # the same with one "_" per hidden letter
     "A menina ___ o livro na biblioteca.",
     "Ontem os meninos ___ no mar.",
@@ -249,7 +249,7 @@ def fill_in(model, tokenizer, sentence, blank="_"):
 
 
 def fill_in_examples(model, tokenizer, sentences=FILL_IN_EXAMPLES, blank="_"):
-    """``[(sentence, completion), ...]`` for a few example sentences (the course's first)."""
+    """``[(sentence, completion), ...]`` for a few example sentences (the fill-in example first)."""
     return [(s, fill_in(model, tokenizer, s, blank=blank)) for s in sentences]
 
 

@@ -11,7 +11,7 @@ float32 pixels 0-255 and returns a dict of two named outputs:
 Two heads give the same outputs:
 
 - ``"regression"``: the stride-16 feature map -> 1x1 conv -> flatten -> dense -> ``2K``
-  sigmoids (the course's model: presence + coordinates as numbers);
+  sigmoids (presence + coordinates as numbers);
 - ``"heatmap"``: an upsampling path with skip connections back to stride 4 -> one heatmap per
   landmark, decoded by a differentiable soft-argmax (``SoftArgmax2D``: softmax over positions,
   expected cell centre; "integral regression", Sun et al. 2018), so the same loss trains it.

@@ -291,7 +291,7 @@ def build_triplet(encoder, distance="squared_l2", name="triplet"):
 
     Args:
         encoder: a single-input ``keras.Model``.
-        distance: distance of the ``distances`` output (``"squared_l2"``, the course's).
+        distance: distance of the ``distances`` output (``"squared_l2"``, the triplet formula's).
         name: model name.
 
     Returns:

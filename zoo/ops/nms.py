@@ -7,13 +7,13 @@ Everything here rides on one TensorFlow op, ``NonMaxSuppressionV5`` (what
 is not used (Flex only), nor ``tf.image.non_max_suppression_padded`` (in TF 2 that is a pure-TF
 re-implementation, not the V4 kernel).
 
-Semantics (the course's, the defaults from YOLO):
+Semantics (the NMS rule, the defaults from YOLO):
 
 1. drop every box with score ``<= score_threshold`` (kept: ``score > score_threshold``);
 2. take the highest-scoring remaining box, keep it;
 3. drop every remaining box with ``IoU >= iou_threshold`` to it; repeat from 2.
 
-TF's kernel keeps ``score > score_threshold`` (as the course), but suppresses only on
+TF's kernel keeps ``score > score_threshold`` (as the rule), but suppresses only on
 ``IoU > iou_threshold``; the zoo therefore passes the float32 just below ``iou_threshold``
 (``np.nextafter``), which makes ``IoU >= iou_threshold`` exact in float32.
 
@@ -65,7 +65,7 @@ def _check_args(iou_threshold, score_threshold, max_output_size, soft_nms_sigma=
 
 
 def _kernel_iou_threshold(iou_threshold):
-    """The float32 threshold that makes TF's ``IoU > t`` mean the course's ``IoU >= iou_threshold``."""
+    """The float32 threshold that makes TF's ``IoU > t`` mean the rule's ``IoU >= iou_threshold``."""
     return np.nextafter(np.float32(iou_threshold), np.float32(-np.inf))
 
 

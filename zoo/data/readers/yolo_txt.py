@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import os
 
 import numpy as np
+import yaml
 from keras.utils import bounding_boxes
 
 from zoo.data.errors import DataError, DataReport
@@ -23,17 +23,10 @@ NAME_FILES = ("classes.txt", "data.yaml", "dataset.yaml")
 def _names_from_yaml_text(text, path):
     """The ``names:`` entry of a data.yaml (list, inline list or ``index: name`` mapping)."""
     try:
-        import yaml
-    except ImportError:  # pragma: no cover - pyyaml is usually installed
-        yaml = None
-    if yaml is not None:
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise DataError(f"invalid YAML ({error})", file=path) from None
-        names = doc.get("names") if isinstance(doc, dict) else None
-    else:
-        names = _mini_yaml_names(text)
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise DataError(f"invalid YAML ({error})", file=path) from None
+    names = doc.get("names") if isinstance(doc, dict) else None
     if names is None:
         raise DataError("no 'names:' entry", file=path, field="names")
     if isinstance(names, dict):
@@ -51,27 +44,6 @@ def _names_from_yaml_text(text, path):
     if not isinstance(names, list):
         raise DataError("names must be a list or a mapping", file=path, field="names", value=names)
     return [str(n) for n in names]
-
-
-def _mini_yaml_names(text):
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("names:"):
-            rest = line[len("names:") :].strip()
-            if rest:
-                return list(ast.literal_eval(rest))
-            items, mapping = [], {}
-            for item in lines[i + 1 :]:
-                stripped = item.strip()
-                if not item.startswith((" ", "\t", "-")) or not stripped:
-                    break
-                if stripped.startswith("- "):
-                    items.append(stripped[2:].strip().strip("'\""))
-                elif ":" in stripped:
-                    key, value = stripped.split(":", 1)
-                    mapping[int(key)] = value.strip().strip("'\"")
-            return mapping or items
-    return None
 
 
 def find_class_names(root):
