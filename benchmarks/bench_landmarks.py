@@ -8,7 +8,7 @@ fp32 / int8 ``.tflite`` NME and their difference (points of NME), batch-1 latenc
 
 Targets: NME <= 3 %, presence accuracy >= 99 % on >= 500 validation images after at
 most 10 minutes of training on a 2-core CPU; int8 NME within 0.5 points of fp32. The better head
-becomes ``zoo.models.landmarks.DEFAULT_HEAD``.
+becomes ``zoo.landmarks.model.DEFAULT_HEAD``.
 
     python benchmarks/bench_landmarks.py                 # 9 minutes per head (the recipe default)
     python benchmarks/bench_landmarks.py --minutes 3     # shorter
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "recipes"))
 import numpy as np  # noqa: E402
 import train_landmarks  # noqa: E402  (the recipe, so the benchmark measures what ships)
 
-from zoo.models.landmarks import DEFAULT_HEAD, HEADS  # noqa: E402
+from zoo.landmarks.model import DEFAULT_HEAD, HEADS  # noqa: E402
 
 
 def tflite_latency_ms(path, image_size, runs=200, warmup=20, num_threads=1):

@@ -3,7 +3,7 @@
 Sections (all printed; ``--json`` also writes the numbers):
 
 1. Speed. Semi-hard triplet loss, forward + backward, on a 256 x 128-d batch (32 classes x 8):
-   ``zoo.losses.TripletLoss`` (sort + batched binary search) against a faithful re-implementation
+   ``zoo.metric_learning.TripletLoss`` (sort + batched binary search) against a faithful re-implementation
    of tensorflow-addons' ``TripletSemiHardLoss`` algorithm (B x B tiled to B² x B masks; the addon
    itself no longer installs with Keras 3), and against the embedding tower's own training step
    on 256 images of the same batch. Both losses are checked to give the same value first
@@ -51,13 +51,13 @@ from zoo.data.classification import (  # noqa: E402
     split_classes,
     subsample,
 )
-from zoo.losses.metric import ContrastiveLoss, TripletLoss, triplet_loss  # noqa: E402
+from zoo.metric_learning.loss import ContrastiveLoss, TripletLoss, triplet_loss
+from zoo.metric_learning.model import build_embedding_model, build_siamese
 from zoo.metrics.retrieval import (  # noqa: E402
     compute_embeddings,
     evaluate_encoder,
     retrieval_metrics,
 )
-from zoo.models.siamese import build_embedding_model, build_siamese  # noqa: E402
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 
 # Recipe defaults (recipes/train_triplet.py, recipes/train_siamese.py).

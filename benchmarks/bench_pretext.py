@@ -5,7 +5,7 @@ For each image size (32x32 and 64x64 RGB, random uint8 images generated here) an
 task, then for all tasks together (every batch labelled by all five transforms, a multi-task
 stream), one run measures examples/s of:
 
-- batched: ``zoo.data.pretext.make_pretext_dataset`` (batch first, one vectorised stateless
+- batched: ``zoo.ssl.pretext.make_pretext_dataset`` (batch first, one vectorised stateless
   transform per batch, parallel map, prefetch);
 - naive: the same maths in NumPy, one image at a time inside ``tf.numpy_function``, mapped per
   example (parallel map), then batched and prefetched. The NumPy code is reasonable (np.rot90,
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from zoo.data.pretext import (  # noqa: E402
+from zoo.ssl import (
     TASKS,
     ab_bins,
     batch_seed,
@@ -52,8 +52,8 @@ from zoo.data.pretext import (  # noqa: E402
 )
 
 try:  # the encoder and heads live in another module; the pipeline part runs without them
-    from zoo.losses.ssl import pretext_loss
-    from zoo.models.ssl import build_pretext_model, build_ssl_encoder
+    from zoo.ssl.loss import pretext_loss
+    from zoo.ssl.model import build_pretext_model, build_ssl_encoder
 except ImportError as error:  # pragma: no cover - depends on the checkout
     TRAIN_IMPORT_ERROR = error
 else:

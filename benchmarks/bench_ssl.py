@@ -57,10 +57,10 @@ from zoo.data.classification import (  # noqa: E402
     load_shapes_data,
     subsample,
 )
-from zoo.data.pretext import rgb_to_lab  # noqa: E402
-from zoo.metrics.probes import fine_tune, probe_encoder  # noqa: E402
-from zoo.models.ssl import build_ssl_encoder  # noqa: E402
-from zoo.training.pretrain import SSL_METHODS, pretrain_encoder  # noqa: E402
+from zoo.ops import rgb_to_lab
+from zoo.ssl.model import build_ssl_encoder
+from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder
+from zoo.training.probes import fine_tune, probe_encoder
 
 GRAY_METHODS = [m for m in SSL_METHODS if m != "colorization"]
 FRACTIONS = (0.01, 0.1)

@@ -34,21 +34,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from zoo.data.text import (  # noqa: E402
-    TextTokenizer,
-    load_text_splits,
-    make_mlm_dataset,
-    words_per_text,
-)
-from zoo.losses.mlm import MaskedTokenLoss  # noqa: E402
-from zoo.metrics.text import (  # noqa: E402
+from zoo.text.data import TextTokenizer, load_text_splits, make_mlm_dataset, words_per_text
+from zoo.text.loss import MaskedTokenLoss
+from zoo.text.metrics import (
     FILL_IN_SENTENCE,
     evaluate_mlm,
     fill_in,
     most_frequent_token,
     unigram_counts,
 )
-from zoo.models.text import build_mlm_model, build_text_encoder  # noqa: E402
+from zoo.text.model import build_mlm_model, build_text_encoder
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 
 MODEL = {"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "num_layers": 2, "dropout": 0.1}

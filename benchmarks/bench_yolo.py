@@ -44,8 +44,8 @@ import tensorflow as tf  # noqa: E402
 import train_yolo  # noqa: E402
 
 from zoo.detection import detection_model  # noqa: E402
-from zoo.detection.deploy import tflite_predict  # noqa: E402
 from zoo.detection.evaluate import collect_detections  # noqa: E402
+from zoo.detection.export import tflite_predict  # noqa: E402
 from zoo.metrics import coco_map  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 Description: pretrains `zoo.build_ssl_encoder` with one self-supervised method (`--task`:
     rotation, jigsaw, colorization, inpainting, denoising, deepcluster, simclr, vae) on the
-    UNLABELED training images for `--time-budget` minutes (`zoo.training.pretrain_encoder`), then
+    UNLABELED training images for `--time-budget` minutes (`zoo.ssl.pretrain_encoder`), then
     measures what it learned against the same network at random init: a linear probe
     (logistic regression on frozen features) and a weighted k-NN probe with all labels, and, for
     each `--label-fractions` (1 % and 10 % by default), a linear probe and fine-tuning with only
@@ -41,10 +41,10 @@ import numpy as np  # noqa: E402
 from zoo.data.classification import load_classification_data, subsample  # noqa: E402
 from zoo.export import export_encoder  # noqa: E402
 from zoo.metrics.plots import image_grid, plot_bars, plot_history  # noqa: E402
-from zoo.metrics.probes import probe_encoder  # noqa: E402
-from zoo.models.ssl import build_ssl_encoder  # noqa: E402
+from zoo.ssl.model import build_ssl_encoder
+from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder, sample_rows
 from zoo.training import build_parser, configure, parse_flags  # noqa: E402
-from zoo.training.pretrain import SSL_METHODS, pretrain_encoder, sample_rows  # noqa: E402
+from zoo.training.probes import probe_encoder
 from zoo.training.run_dir import create_run_dir  # noqa: E402
 
 # === Hyperparameters ===

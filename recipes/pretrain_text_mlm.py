@@ -5,13 +5,13 @@ Description: BERT-style self-supervision on Portuguese text. A tokenizer running
     turns sentences into ids; 15 % of the tokens are selected in every batch (80 % -> [MASK],
     10 % -> a random token, 10 % unchanged; character level: contiguous spans, as in
     "__pren_____"); a functional Transformer encoder + token head
-    (``zoo.models.text.build_mlm_model``) learns to restore them, with the loss on the selected
-    positions only (``zoo.losses.mlm.MaskedTokenLoss``, weights passed as sample weights).
+    (``zoo.text.model.build_mlm_model``) learns to restore them, with the loss on the selected
+    positions only (``zoo.text.loss.MaskedTokenLoss``, weights passed as sample weights).
     Evaluation on held-out sentences: masked-token accuracy against the unigram baseline
     (always guess the most frequent training token) on the same masked positions, and fill-ins
     of example sentences, "Deixa o menino ___ bola e __pren_____" first.
 Data: `--corpus grammar` (default): sentences of a probabilistic Portuguese grammar written in
-    code (zoo.data.text.grammar_corpus; held-out sentences never seen in training);
+    code (zoo.text.data.grammar_corpus; held-out sentences never seen in training);
     `--corpus fortunes-br`: the Debian package fortunes-br (split by fortune, then sentences);
     `--data FILE [FILE ...]`: any UTF-8 text, one sentence per line (`--unit paragraph`).
 Expected result: grammar, word level: held-out masked accuracy well over 3x the unigram
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from zoo.data.text import (  # noqa: E402
+from zoo.text.data import (
     LEVELS,
     TEXT_CORPORA,
     TextTokenizer,
@@ -47,15 +47,15 @@ from zoo.data.text import (  # noqa: E402
     make_mlm_dataset,
     words_per_text,
 )
-from zoo.losses.mlm import MaskedTokenLoss  # noqa: E402
-from zoo.metrics.text import (  # noqa: E402
+from zoo.text.loss import MaskedTokenLoss
+from zoo.text.metrics import (
     evaluate_mlm,
     fill_in_examples,
     most_frequent_token,
     plot_loss_curve,
     unigram_counts,
 )
-from zoo.models.text import build_mlm_model, build_text_encoder  # noqa: E402
+from zoo.text.model import build_mlm_model, build_text_encoder
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
 # === Hyperparameters ===

@@ -6,7 +6,7 @@ Description: trains `zoo.build_landmark_model` (presence + K points; regression 
     predicted (red x) and true (green o) points, exports the TF Serving SavedModel (outputs
     `presence` and `landmarks` in pixels of the input image) and fp32 + int8 `.tflite` files
     (int8 body; the heatmap head's soft-argmax stays float), checks them with `verify_export` and measures the int8-vs-fp32 NME drift.
-Data: the embedded synthetic faces (`zoo.data.faces`) by default; `--data tfds:celeb_a` or
+Data: the embedded synthetic faces (`zoo.landmarks.faces`) by default; `--data tfds:celeb_a` or
     `--data FOLDER` (iBUG / 300-W `.pts` files next to their images; `train/` + `val/`
     subfolders, or a flat folder split 90/10).
 Expected result: synthetic faces, default flags (9-minute budget on a 2-core CPU): NME around
@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from zoo.data.landmarks import landmark_pipeline, load_landmark_data  # noqa: E402
 from zoo.export import (  # noqa: E402
     export_saved_model,
     export_tflite,
@@ -40,15 +39,16 @@ from zoo.export import (  # noqa: E402
     run_tflite,
     verify_export,
 )
-from zoo.losses.landmarks import COORDINATE_LOSSES, LandmarkLoss  # noqa: E402
-from zoo.metrics.landmarks import (  # noqa: E402
+from zoo.landmarks.data import landmark_pipeline, load_landmark_data
+from zoo.landmarks.loss import COORDINATE_LOSSES, LandmarkLoss
+from zoo.landmarks.metrics import (
     collect_predictions,
     metrics_from_predictions,
     nme,
     save_ced_plot,
     save_landmark_grid,
 )
-from zoo.models.landmarks import (  # noqa: E402
+from zoo.landmarks.model import (
     DEFAULT_HEAD,
     HEADS,
     build_landmark_model,
@@ -73,7 +73,7 @@ COORDINATE_WEIGHT = 5.0
 def parse_args(argv=None):
     parser = build_parser(__doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults=SMOKE)
     parser.add_argument("--head", choices=HEADS, default=DEFAULT_HEAD, help="default: %(default)s")
-    parser.add_argument("--backbone", default="tiny", help="tiny or a zoo.models.backbones name")
+    parser.add_argument("--backbone", default="tiny", help="tiny or a zoo.backbones.cnn name")
     parser.add_argument("--heatmap-stride", type=int, choices=(2, 4, 8), default=4)
     parser.add_argument("--loss", choices=COORDINATE_LOSSES, default="wing", help="coordinate loss")
     parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)

@@ -2,9 +2,9 @@
 
 Description: every scene (a coloured shape of some size at some position; up to three with
     --max-objects) exists as an image, a generated caption and a synthesised stereo sound
-    (zoo.data.multimodal). `zoo.models.build_clip` joins one encoder per modality of --pair with
+    (zoo.multimodal.data). `zoo.multimodal.build_clip` joins one encoder per modality of --pair with
     `build_two_tower` and a learnable temperature, trained with the symmetric InfoNCE loss
-    (`zoo.losses.CLIPLoss`) over the batch. Evaluation on held-out pairs (--num-test, 1000):
+    (`zoo.multimodal.CLIPLoss`) over the batch. Evaluation on held-out pairs (--num-test, 1000):
     - cross-modal recall@1/5 in both directions. A hit is a retrieved item of the SAME SCENE
       (same shape, colour, size and position: `scene_keys`), since two pairs of one scene have
       interchangeable captions; instance recall (only the partner counts) is reported too, and is
@@ -49,7 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from zoo.data.multimodal import (  # noqa: E402
+from zoo.export import export_encoder  # noqa: E402
+from zoo.multimodal.data import (
     COLOURS,
     POSITIONS,
     PROMPT_TEMPLATE,
@@ -60,10 +61,9 @@ from zoo.data.multimodal import (  # noqa: E402
     make_multimodal_data,
     multimodal_dataset,
 )
-from zoo.export import export_encoder  # noqa: E402
-from zoo.losses.clip import CLIPLoss  # noqa: E402
-from zoo.metrics.multimodal import cross_modal_recall_at_k, similarity_matrix_plot  # noqa: E402
-from zoo.models.clip import (  # noqa: E402
+from zoo.multimodal.loss import CLIPLoss
+from zoo.multimodal.metrics import cross_modal_recall_at_k, similarity_matrix_plot
+from zoo.multimodal.model import (
     build_audio_encoder,
     build_caption_encoder,
     build_clip,
@@ -265,7 +265,7 @@ def export_towers(pair, towers, args, tokenizer, test, run, metrics):
                 max_length=tokenizer.max_length,
             )
         elif modality == "audio":
-            preprocessing.update(spectrogram="zoo.data.multimodal.log_mel_spectrogram (8 kHz)")
+            preprocessing.update(spectrogram="zoo.multimodal.data.log_mel_spectrogram (8 kHz)")
         else:
             preprocessing.update(input="float32 pixels 0-255")
         saved, _ = export_encoder(

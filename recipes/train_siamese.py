@@ -1,7 +1,7 @@
 """Siamese network: one shared tower trained on image pairs with the contrastive loss.
 
 Description: two images go through ONE embedding tower (``zoo.build_siamese``: shared
-    weights); ``zoo.losses.ContrastiveLoss`` (the squared-margin formula by default, LABEL 0 = SIMILAR
+    weights); ``zoo.metric_learning.ContrastiveLoss`` (the squared-margin formula by default, LABEL 0 = SIMILAR
     pair) pulls similar pairs together and pushes dissimilar ones beyond the margin. Pairs come
     from ``PairGenerator``: half similar, half dissimilar, and with ``--hard-fraction`` a share of
     hard pairs (farthest positive / closest negative under the current model) mined again at the
@@ -43,8 +43,8 @@ from zoo.data.classification import (  # noqa: E402
     PairGenerator,
     make_augmentation,
 )
-from zoo.losses.metric import CONTRASTIVE_VARIANTS, ContrastiveLoss  # noqa: E402
-from zoo.models.siamese import build_embedding_model, build_siamese  # noqa: E402
+from zoo.metric_learning.loss import CONTRASTIVE_VARIANTS, ContrastiveLoss
+from zoo.metric_learning.model import build_embedding_model, build_siamese
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
 # === Hyperparameters ===

@@ -1,7 +1,7 @@
 """Triplet network: an image embedding trained with online triplet mining on P×K batches.
 
 Description: a small CNN tower (``zoo.build_embedding_model``) learns a unit-norm embedding
-    with ``zoo.losses.TripletLoss`` (batch-all, batch-hard or FaceNet semi-hard mining) on
+    with ``zoo.metric_learning.TripletLoss`` (batch-all, batch-hard or FaceNet semi-hard mining) on
     class-balanced P×K batches. The recipe then evaluates retrieval (recall@1/2/4/8 of test
     queries against the train gallery, MAP@R leave-one-out on the test split) and verification
     (LFW-protocol accuracy, ROC AUC, VAL@FAR=1e-3) next to raw-pixel nearest neighbour, writes a
@@ -47,9 +47,9 @@ from zoo.data.classification import (  # noqa: E402
     subsample,
 )
 from zoo.export import export_encoder  # noqa: E402
-from zoo.losses.metric import MINING_MODES, TripletLoss  # noqa: E402
+from zoo.metric_learning.loss import MINING_MODES, TripletLoss
+from zoo.metric_learning.model import build_embedding_model
 from zoo.metrics.retrieval import evaluate_encoder, plot_embeddings  # noqa: E402
-from zoo.models.siamese import build_embedding_model  # noqa: E402
 from zoo.ops.distances import DISTANCES  # noqa: E402
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 

@@ -5,7 +5,7 @@ Description: domain A is the photo-like image (28x28 Fashion-MNIST, or digits); 
     2x2-average-pooled) flattened into a 196-d vector, i.e. another modality that needs another
     network. ``zoo.build_two_tower`` joins a small CNN (images) and an MLP (sketch vectors), each
     projected into one shared, L2-normalised space, and trains them with
-    ``zoo.losses.ContrastiveLoss`` on the pair embeddings: matched (image, sketch) pairs are
+    ``zoo.metric_learning.ContrastiveLoss`` on the pair embeddings: matched (image, sketch) pairs are
     similar (y = 0), each image with another item's sketch from the batch is dissimilar (y = 1).
     Evaluation is cross-modal retrieval on the test split: every image queries the gallery of all
     sketches; recall@1 counts the item's own sketch ranked first (instance level), and the class
@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from zoo.data.classification import load_classification_data, subsample  # noqa: E402
-from zoo.losses.metric import ContrastiveLoss  # noqa: E402
+from zoo.metric_learning.loss import ContrastiveLoss
+from zoo.metric_learning.model import build_embedding_model, build_two_tower
 from zoo.metrics.retrieval import compute_embeddings, retrieval_metrics  # noqa: E402
-from zoo.models.siamese import build_embedding_model, build_two_tower  # noqa: E402
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
 # === Hyperparameters ===

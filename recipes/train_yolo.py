@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
+from zoo.backbones import BACKBONE_STRIDES, BACKBONES
 from zoo.data import (  # noqa: E402
     detection_pipeline,
     load_detection_data,
@@ -38,6 +39,8 @@ from zoo.data import (  # noqa: E402
     synthetic_shapes,
 )
 from zoo.detection import (  # noqa: E402
+    YoloLoss,
+    build_yolo,
     draw_detection_grid,
     export_yolo,
     fit_anchors,
@@ -46,9 +49,7 @@ from zoo.detection import (  # noqa: E402
     predict,
     yolo_eval,
 )
-from zoo.losses import YoloLoss  # noqa: E402
 from zoo.metrics import DetectionMetricsCallback  # noqa: E402
-from zoo.models import BACKBONE_STRIDES, BACKBONES, build_yolo  # noqa: E402
 from zoo.training import (  # noqa: E402
     WeightEMA,
     build_parser,

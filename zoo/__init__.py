@@ -1,9 +1,10 @@
 """zoo: a Keras 3 / TensorFlow model zoo for detection, landmarks, metric and self-supervised learning.
 
 Sub-packages (imported on first use, so ``import zoo`` stays cheap and a user pays only for what
-they touch): ``zoo.ops``, ``zoo.losses``, ``zoo.models``, ``zoo.data``, ``zoo.metrics``,
-``zoo.export``, ``zoo.training``, ``zoo.detection``. The README shows one example per family;
-``docs/`` explains each family.
+they touch): the shared floor ``zoo.ops``, ``zoo.backbones``, ``zoo.data``, ``zoo.metrics``,
+``zoo.export``, ``zoo.training``, and one package per family: ``zoo.detection``,
+``zoo.landmarks``, ``zoo.metric_learning``, ``zoo.ssl``, ``zoo.text``, ``zoo.multimodal``.
+The README shows one example per family; ``docs/`` explains each family.
 """
 
 import importlib
@@ -13,17 +14,39 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("ops", "losses", "models", "data", "metrics", "export", "training", "detection")
+_SUBPACKAGES = (
+    "ops",
+    "backbones",
+    "data",
+    "metrics",
+    "export",
+    "training",
+    "detection",
+    "landmarks",
+    "metric_learning",
+    "ssl",
+    "text",
+    "multimodal",
+)
 
-# The family builders users import from the top (``from zoo import build_yolo``), by module.
+# Every family's builders, importable from the top (``from zoo import build_yolo``), by module.
 _BUILDERS = {
-    "build_yolo": "zoo.models.yolo",
-    "build_landmark_model": "zoo.models.landmarks",
-    "build_embedding_model": "zoo.models.siamese",
-    "build_siamese": "zoo.models.siamese",
-    "build_triplet": "zoo.models.siamese",
-    "build_two_tower": "zoo.models.siamese",
-    "build_ssl_encoder": "zoo.models.ssl",
+    "build_yolo": "zoo.detection.model",
+    "build_landmark_model": "zoo.landmarks.model",
+    "build_embedding_model": "zoo.metric_learning.model",
+    "build_siamese": "zoo.metric_learning.model",
+    "build_triplet": "zoo.metric_learning.model",
+    "build_two_tower": "zoo.metric_learning.model",
+    "build_ssl_encoder": "zoo.ssl.model",
+    "build_pretext_model": "zoo.ssl.model",
+    "build_simclr": "zoo.ssl.simclr",
+    "build_vae": "zoo.ssl.vae",
+    "build_text_encoder": "zoo.text.model",
+    "build_mlm_model": "zoo.text.model",
+    "build_clip": "zoo.multimodal.model",
+    "build_image_encoder": "zoo.multimodal.model",
+    "build_audio_encoder": "zoo.multimodal.model",
+    "build_caption_encoder": "zoo.multimodal.model",
 }
 
 __all__ = [*_SUBPACKAGES, *_BUILDERS]

@@ -132,7 +132,7 @@ def test_throughput_one_core():
 
 
 def _object_lab(image, mask):
-    from zoo.data.pretext import rgb_to_lab
+    from zoo.ops import rgb_to_lab
 
     return rgb_to_lab(image[mask].astype(np.float32)).numpy().mean(axis=0)
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from recipe_runner import RECIPES, run_recipe
 
-from zoo.training.pretrain import SSL_METHODS
+from zoo.ssl.pretrain import SSL_METHODS
 
 RECIPE = RECIPES / "pretrain_ssl.py"
 

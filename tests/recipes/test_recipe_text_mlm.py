@@ -6,7 +6,7 @@ import pytest
 from recipe_runner import RECIPES, run_recipe
 
 from zoo.data.errors import DataError
-from zoo.metrics.text import FILL_IN_SENTENCE
+from zoo.text.metrics import FILL_IN_SENTENCE
 
 
 def smoke(tmp_path, *extra):

@@ -11,7 +11,7 @@ Every source gives a ``ClassificationData`` (uint8 images ``(N, H, W, C)``, int3
 Batches for training:
 
 - ``pk_batches``: class-balanced P×K batches (P classes × K examples each), infinite, in tf.data;
-  what online triplet mining (``zoo.losses.TripletLoss``) needs.
+  what online triplet mining (``zoo.metric_learning.TripletLoss``) needs.
 - ``PairGenerator`` / ``TripletGenerator``: explicit pairs (``y = 0`` similar, the
   convention) or triplets for ``build_siamese`` / ``build_triplet``, random or with hard mining
   from the current model's distances, refreshed each epoch by ``HardMiningCallback``.

@@ -114,7 +114,7 @@ CLASS_LIGHTNESS = (30.0, 80.0)  # L* range, independent of the class
 
 def _class_color(rng, label, num_classes, background_mean):
     """A colour whose hue tells the class and whose lightness does not (see ``render_shapes``)."""
-    from zoo.data.pretext.transforms import lab_to_rgb_numpy
+    from zoo.ops.color import lab_to_rgb_numpy
 
     background_l = 116.0 * np.cbrt(np.clip(float(np.mean(background_mean)) / 255.0, 0, 1)) - 16.0
     for _ in range(10):  # lightness apart from the background's, so the shape stays visible

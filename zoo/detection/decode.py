@@ -18,7 +18,7 @@ manifest's ``class_names``; the TFLite detection post-process convention), ``num
 float32 ``(batch,)``. Rows past ``num_detections`` are padding: boxes and scores 0, classes -1.
 
 Example:
-    >>> model = zoo.models.build_yolo(3, (128, 128, 3), grid_size=2, width_multiplier=0.25)
+    >>> model = zoo.detection.build_yolo(3, (128, 128, 3), grid_size=2, width_multiplier=0.25)
     >>> detections = predict(model, images)          # [{"boxes", "scores", "classes"}, ...]
     >>> export_saved_model(model, "saved_models", "yolo", 1, outputs_fn=yolo_outputs_fn(model))
     >>> export_tflite(model, "yolo.tflite", outputs_fn=yolo_outputs_fn(model))
@@ -82,7 +82,7 @@ def decode_yolo_predictions(
     return tf.reshape(boxes, [-1, n, 4]), tf.reshape(scores, [-1, n]), tf.reshape(classes, [-1, n])
 
 
-def _check_nms_args(score_threshold, iou_threshold, max_detections, box_format):
+def check_nms_args(score_threshold, iou_threshold, max_detections, box_format):
     if box_format not in OUTPUT_BOX_FORMATS:
         raise ValueError(
             f"box_format must be one of {OUTPUT_BOX_FORMATS}. Received: box_format={box_format!r}"
@@ -136,7 +136,7 @@ def yolo_detections(
         >>> out = yolo_detections(model(images), num_classes=3, score_threshold=0.3)
         >>> out["detection_boxes"][0, : int(out["num_detections"][0])]
     """
-    _check_nms_args(score_threshold, iou_threshold, max_detections, box_format)
+    check_nms_args(score_threshold, iou_threshold, max_detections, box_format)
     boxes, scores, classes = decode_yolo_predictions(
         raw, num_classes, boxes_per_cell, anchors, multi_label, xy_scale
     )
@@ -207,7 +207,7 @@ class YoloDetections(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_nms_args(score_threshold, iou_threshold, max_detections, box_format)
+        check_nms_args(score_threshold, iou_threshold, max_detections, box_format)
         self.num_classes = int(num_classes)
         self.boxes_per_cell = int(boxes_per_cell)
         self.anchors = None if anchors is None else np.asarray(anchors, "float64").tolist()
@@ -317,7 +317,7 @@ def yolo_outputs_fn(
     num_classes, boxes_per_cell, anchors, xy_scale = _head_config(
         model, num_classes, boxes_per_cell, anchors
     )
-    _check_nms_args(score_threshold, iou_threshold, max_detections, "rel_yxyx")
+    check_nms_args(score_threshold, iou_threshold, max_detections, "rel_yxyx")
 
     def outputs_fn(model_outputs, image_shapes=None):
         del image_shapes  # boxes are normalised
@@ -395,7 +395,7 @@ def predict(
     num_classes, boxes_per_cell, anchors, xy_scale = _head_config(
         model, num_classes, boxes_per_cell, anchors
     )
-    _check_nms_args(score_threshold, iou_threshold, max_detections, "rel_xyxy")
+    check_nms_args(score_threshold, iou_threshold, max_detections, "rel_xyxy")
     height, width = (int(d) for d in model.input.shape[1:3])
     image_list = _as_image_list(images)
     results = []

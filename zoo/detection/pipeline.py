@@ -63,7 +63,7 @@ def make_yolo_dataset(
 
     Args:
         data: a ``zoo.data.DetectionData``.
-        loss: the ``zoo.losses.YoloLoss`` the model trains with (its ``encode`` makes targets).
+        loss: the ``zoo.detection.YoloLoss`` the model trains with (its ``encode`` makes targets).
         image_size: ``(height, width)`` of the model input.
         batch_size: images per batch.
         max_boxes: boxes kept per image.

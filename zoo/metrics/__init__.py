@@ -8,7 +8,6 @@ Landmarks: ``nme`` (inter-ocular or box-diagonal), ``failure_rate``, ``ced_curve
 Retrieval / verification: ``knn_search`` (exact, tiled), ``recall_at_k``, ``map_at_r``,
 ``retrieval_metrics``, ``verification_accuracy`` (LFW k-fold), ``val_at_far`` and
 ``verification_metrics``.
-Representations: ``linear_probe``, ``knn_probe``, ``fine_tune`` (these build Keras models).
 
 The callbacks are imported on first use.
 """
@@ -17,17 +16,7 @@ import importlib
 
 from zoo.metrics.clustering import normalized_mutual_info
 from zoo.metrics.detection import COCO_METRIC_NAMES, coco_map, coco_pr_curves, voc_map
-from zoo.metrics.landmarks import (
-    ced_auc,
-    ced_curve,
-    failure_rate,
-    landmark_metrics,
-    nme,
-    presence_accuracy,
-)
-from zoo.metrics.multimodal import cross_modal_recall_at_k, similarity_matrix_plot
 from zoo.metrics.plots import image_grid, plot_bars, plot_history
-from zoo.metrics.probes import fine_tune, knn_probe, label_fraction, linear_probe
 from zoo.metrics.retrieval import (
     knn_search,
     map_at_r,
@@ -37,7 +26,6 @@ from zoo.metrics.retrieval import (
     verification_accuracy,
     verification_metrics,
 )
-from zoo.metrics.text import evaluate_mlm, fill_in, masked_accuracy
 
 _LAZY = {
     "DetectionMetricsCallback": "zoo.metrics.callbacks",
@@ -45,31 +33,16 @@ _LAZY = {
 }
 
 __all__ = [
-    "cross_modal_recall_at_k",
-    "similarity_matrix_plot",
-    "evaluate_mlm",
-    "fill_in",
-    "masked_accuracy",
-    "fine_tune",
     "image_grid",
-    "knn_probe",
-    "label_fraction",
-    "linear_probe",
     "normalized_mutual_info",
     "plot_bars",
     "plot_history",
-    "ced_auc",
-    "ced_curve",
     "coco_map",
     "COCO_METRIC_NAMES",
     "coco_pr_curves",
     "DetectionMetricsCallback",
-    "failure_rate",
     "knn_search",
-    "landmark_metrics",
     "map_at_r",
-    "nme",
-    "presence_accuracy",
     "recall_at_k",
     "retrieval_metrics",
     "RetrievalMetricsCallback",

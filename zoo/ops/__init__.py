@@ -25,6 +25,7 @@ from zoo.ops.boxes import (
     giou,
     iou,
 )
+from zoo.ops.color import lab_numpy, lab_to_rgb, lab_to_rgb_numpy, rgb_to_lab
 from zoo.ops.distances import (
     DISTANCES,
     pairwise_distance,
@@ -38,6 +39,10 @@ from zoo.ops.nms import (
 )
 
 __all__ = [
+    "lab_numpy",
+    "lab_to_rgb",
+    "lab_to_rgb_numpy",
+    "rgb_to_lab",
     "batched_non_max_suppression",
     "box_area",
     "BOX_FORMATS",

@@ -3,7 +3,7 @@
 - ``kmeans_anchors``: k-means on box shapes with the 1 - IoU distance (YOLOv2).
 - ``decode_yolo_grid``: the activations of a raw YOLO head tensor (v1 or anchor head) and its
   boxes in ``rel_xyxy``; the one place that defines the parameterisation, shared by
-  ``zoo.losses.YoloLoss`` and ``zoo.detection``.
+  ``zoo.detection.YoloLoss`` and ``zoo.detection``.
 
 ``kmeans_anchors`` is an offline tool (run once on a dataset's boxes before training), so it is
 plain NumPy: deterministic for a seed, no graph, no accelerator.

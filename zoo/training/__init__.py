@@ -22,7 +22,6 @@ from zoo.training.callbacks import (
     tensorboard_available,
     warmup_cosine,
 )
-from zoo.training.deepcluster import DeepClusterTrainer, kmeans, train_deepcluster
 from zoo.training.flags import (
     COMMON_DEFAULTS,
     SMOKE_OVERRIDES,
@@ -33,7 +32,7 @@ from zoo.training.flags import (
     parse_flags,
     resolve_verbose,
 )
-from zoo.training.pretrain import SSL_METHODS, PretrainResult, pretrain_encoder
+from zoo.training.probes import fine_tune, knn_probe, label_fraction, linear_probe, probe_encoder
 from zoo.training.run_dir import (
     RunDir,
     create_run_dir,
@@ -54,13 +53,12 @@ from zoo.training.strategy import (
 from zoo.training.train import TrainResult, configure, train
 
 __all__ = [
-    "DeepClusterTrainer",
-    "kmeans",
-    "PretrainResult",
-    "pretrain_encoder",
+    "fine_tune",
+    "knn_probe",
+    "label_fraction",
+    "linear_probe",
+    "probe_encoder",
     "recalibrate_batchnorm",
-    "SSL_METHODS",
-    "train_deepcluster",
     "BudgetLRSchedule",
     "COMMON_DEFAULTS",
     "RunDir",

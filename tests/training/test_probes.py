@@ -1,0 +1,177 @@
+"""Probes: label fractions, linear / k-NN probes vs brute force, fine-tuning leaves the encoder."""
+
+import keras
+import numpy as np
+import pytest
+
+from zoo.data.classification import ClassificationData
+from zoo.training.probes import features, fine_tune, knn_probe, label_fraction, linear_probe
+
+
+def _blobs(n_per_class=30, classes=3, dim=6, spread=0.3, seed=0):
+    centres = np.random.default_rng(123).normal(size=(classes, dim)) * 3  # same for every split
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), n_per_class)
+    points = centres[labels] + rng.normal(size=(len(labels), dim)) * spread
+    return points.astype(np.float32), labels
+
+
+def _data(images, labels, classes=3):
+    images = np.asarray(images)
+    if images.ndim == 2:  # feature vectors stand in for images: (N, D) -> (N, D, 1, 1)
+        images = images[:, :, None, None]
+    return ClassificationData(images, labels, tuple(str(i) for i in range(classes)))
+
+
+def test_label_fraction_is_stratified_with_one_per_class_minimum():
+    labels = np.repeat(np.arange(4), [100, 50, 10, 3])
+    data = _data(np.zeros((len(labels), 2, 2, 1), np.uint8), labels, classes=4)
+    few = label_fraction(data, 0.1, seed=1)
+    assert np.bincount(few.labels, minlength=4).tolist() == [10, 5, 1, 1]
+    assert label_fraction(data, 1.0) is data
+    again = label_fraction(data, 0.1, seed=1)
+    np.testing.assert_array_equal(few.images, again.images)
+    with pytest.raises(ValueError, match="fraction=0"):
+        label_fraction(data, 0)
+
+
+def test_knn_probe_matches_brute_force_vote():
+    x_train, y_train = _blobs(spread=2.5, seed=0)
+    x_test, y_test = _blobs(n_per_class=10, spread=2.5, seed=1)
+    k, t = 5, 0.1
+    result = knn_probe(
+        (x_train, x_test), _data(x_train, y_train), _data(x_test, y_test), k=k, temperature=t
+    )
+    a = x_train / np.linalg.norm(x_train, axis=1, keepdims=True)
+    b = x_test / np.linalg.norm(x_test, axis=1, keepdims=True)
+    sim = b @ a.T
+    predictions = []
+    for row in sim:
+        top = np.argsort(-row)[:k]
+        votes = np.zeros(3)
+        for j in top:
+            votes[y_train[j]] += np.exp(row[j] / t)
+        predictions.append(np.argmax(votes))
+    assert result["accuracy"] == pytest.approx(np.mean(np.array(predictions) == y_test))
+    assert 0.3 < result["accuracy"] < 1.0  # overlapping blobs: neither trivial nor chance
+
+
+def test_linear_probe_separates_blobs_and_fails_on_noise():
+    x_train, y_train = _blobs(seed=0)
+    x_test, y_test = _blobs(n_per_class=10, seed=1)
+    good = linear_probe((x_train, x_test), _data(x_train, y_train), _data(x_test, y_test))
+    assert good["accuracy"] == 1.0
+    rng = np.random.default_rng(2)
+    noise = rng.normal(size=x_test.shape).astype(np.float32)
+    bad = linear_probe((x_train, noise), _data(x_train, y_train), _data(noise, y_test))
+    assert bad["accuracy"] < 0.7
+
+
+def test_probe_rejects_mismatched_features():
+    x, y = _blobs()
+    with pytest.raises(ValueError, match="differ in length"):
+        linear_probe((x[:-1], x), _data(x, y), _data(x, y))
+
+
+def _tiny_encoder():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, x)
+
+
+def _image_blobs(n, seed):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(2), n // 2)
+    images = rng.integers(0, 60, size=(n, 8, 8, 1))
+    images[labels == 1, 2:6, 2:6] += 180  # a bright square marks class 1
+    return _data(images.astype(np.uint8), labels, classes=2)
+
+
+def test_fine_tune_learns_and_leaves_the_encoder_untouched():
+    encoder = _tiny_encoder()
+    before = [w.copy() for w in encoder.get_weights()]
+    train, test = _image_blobs(64, 0), _image_blobs(32, 1)
+    result = fine_tune(
+        encoder, train, test, minutes=0.5, max_epochs=30, batch_size=16, learning_rate=1e-2
+    )
+    assert result["accuracy"] >= 0.9
+    assert 1 <= result["epochs"] <= 30
+    assert result["train_accuracy"] >= 0.9 and 0 <= result["train_loss"] < 0.7  # below ln 2
+    for w0, w1 in zip(before, encoder.get_weights(), strict=True):
+        np.testing.assert_array_equal(w0, w1)
+    f = features(encoder, test.images)
+    assert f.shape == (32, 4) and f.dtype == np.float32
+    with pytest.raises(ValueError, match="minutes=0"):
+        fine_tune(encoder, train, test, minutes=0)
+
+
+def test_probe_encoder_row_uses_the_same_label_subset():
+    from zoo.training.probes import label_fraction_indices, probe_encoder
+
+    train, test = _image_blobs(40, 0), _image_blobs(20, 1)
+    keep = label_fraction_indices(train.labels, 0.1, seed=0)
+    np.testing.assert_array_equal(label_fraction(train, 0.1, seed=0).labels, train.labels[keep])
+    assert np.bincount(train.labels[keep]).tolist() == [2, 2]
+    row = probe_encoder(_tiny_encoder(), train, test, fractions=(0.1,), finetune_minutes=0.05)
+    assert set(row) == {"linear", "knn", "linear@10%", "finetune@10%"}
+    assert all(0.0 <= v <= 1.0 for v in row.values())
+    assert row["linear"] >= 0.9  # the bright square is linearly visible even in random features
+
+
+def test_probe_encoder_repeats_fine_tuning_over_consecutive_seeds(monkeypatch):
+    import zoo.training.probes as probes
+
+    calls = []
+
+    def fake_fine_tune(encoder, few, test, minutes, seed):
+        calls.append((len(few), minutes, seed))
+        return {"accuracy": 0.5 + seed / 10}
+
+    monkeypatch.setattr(probes, "fine_tune", fake_fine_tune)
+    train, test = _image_blobs(40, 0), _image_blobs(20, 1)
+    row = probes.probe_encoder(
+        _tiny_encoder(), train, test, (0.1, 0.5), 0.05, seed=3, finetune_repeats=2
+    )
+    # the same label subset and budget each time; seeds 3 and 4 for each fraction
+    assert calls == [(4, 0.05, 3), (4, 0.05, 4), (20, 0.05, 3), (20, 0.05, 4)]
+    assert row["finetune@10%_runs"] == pytest.approx([0.8, 0.9])
+    assert row["finetune@10%"] == pytest.approx(0.85)
+    assert row["finetune@50%"] == pytest.approx(0.85)
+    one = probes.probe_encoder(_tiny_encoder(), train, test, (0.1,), 0.05, seed=3)
+    assert one["finetune@10%"] == pytest.approx(0.8) and "finetune@10%_runs" not in one
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="finetune_repeats"):
+            probes.probe_encoder(_tiny_encoder(), train, test, (0.1,), finetune_repeats=bad)
+
+
+@pytest.mark.parametrize(
+    "recalibrate_bn, freeze, expected_calls", [(True, False, 1), (False, False, 0), (True, True, 0)]
+)
+def test_fine_tune_recalibrates_batchnorm_on_the_training_images(
+    monkeypatch, recalibrate_bn, freeze, expected_calls
+):
+    import zoo.training.batchnorm as batchnorm
+
+    calls = []
+    real = batchnorm.recalibrate_batchnorm
+    monkeypatch.setattr(
+        batchnorm,
+        "recalibrate_batchnorm",
+        lambda model, images, **kw: calls.append(np.asarray(images)) or real(model, images, **kw),
+    )
+    train, test = _image_blobs(16, 0), _image_blobs(8, 1)
+    fine_tune(
+        _tiny_encoder(),
+        train,
+        test,
+        minutes=0.1,
+        max_epochs=1,
+        batch_size=8,
+        recalibrate_bn=recalibrate_bn,
+        freeze_encoder=freeze,
+    )
+    assert len(calls) == expected_calls
+    if calls:
+        np.testing.assert_array_equal(calls[0], train.images)

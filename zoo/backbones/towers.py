@@ -1,0 +1,145 @@
+"""Network pieces that join encoders: pair distances, stacked embeddings, two-tower models.
+
+Shared by the metric-learning family (Siamese, triplet and two-tower models) and the multimodal
+family (CLIP-style towers).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from zoo.ops.checks import check_int
+from zoo.ops.distances import DISTANCES, check_distance, rowwise_distance
+
+__all__ = ["PairDistance", "StackEmbeddings", "build_two_tower", "encoder_input"]
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PairDistance(keras.layers.Layer):
+    """Row-wise distance between two embedding batches, computed in float32.
+
+    Args:
+        distance: ``"l2"`` (default), ``"squared_l2"`` or ``"cosine"`` (see ``zoo.ops.distances``;
+            ``"l2"`` has a finite gradient for identical embeddings).
+
+    Call:
+        ``layer([a, b])`` with ``a``, ``b`` of shape ``(B, D)`` → ``(B,)``.
+
+    Example:
+        >>> PairDistance("l2")([ops.zeros((2, 3)), ops.ones((2, 3))])  # [sqrt(3), sqrt(3)]
+    """
+
+    def __init__(self, distance="l2", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.distance = check_distance(distance)
+
+    def call(self, inputs):
+        a, b = inputs
+        return rowwise_distance(a, b, self.distance)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0],)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(distance=self.distance)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class StackEmbeddings(keras.layers.Layer):
+    """Stack ``n`` tensors of one shape into a new axis (float32).
+
+    Args:
+        axis: where the new axis goes: 1 (default) turns ``n`` embeddings ``(B, D)`` into
+            ``(B, n, D)``; -1 turns ``n`` distances ``(B,)`` into ``(B, n)``.
+
+    Example:
+        >>> StackEmbeddings()([a, p, n]).shape   # (B, 3, D)
+    """
+
+    def __init__(self, axis=1, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def call(self, inputs):
+        return ops.stack(list(inputs), axis=self.axis)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape[0])
+        axis = self.axis if self.axis >= 0 else len(shape) + 1 + self.axis
+        shape.insert(axis, len(input_shape))
+        return tuple(shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis)
+        return config
+
+
+# === Towers ===
+
+
+def encoder_input(encoder, name):
+    if not isinstance(encoder, keras.Model) or len(encoder.inputs) != 1:
+        raise ValueError(
+            f"encoder must be a built single-input keras.Model (e.g. build_embedding_model). "
+            f"Received: {encoder!r}"
+        )
+    spec = encoder.inputs[0]
+    return keras.Input(tuple(spec.shape[1:]), dtype=spec.dtype, name=name)
+
+
+def _tower(encoder, projection_dim, normalize, name):
+    inputs = encoder_input(encoder, encoder.inputs[0].name or "inputs")
+    x = encoder(inputs)
+    if len(x.shape) != 2:
+        x = keras.layers.Flatten(name=f"{name}_flatten")(x)
+    x = keras.layers.Dense(projection_dim, dtype="float32", name=f"{name}_projection")(x)
+    if normalize:
+        x = keras.layers.UnitNormalization(axis=-1, dtype="float32", name=f"{name}_l2")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def build_two_tower(
+    encoder_a, encoder_b, projection_dim=128, normalize=True, distance="l2", name="two_tower"
+):
+    """Two-stream model: each encoder's output projected into one shared embedding space.
+
+    The encoders may be the same model (shared weights, separate projections) or different
+    networks for two domains / modalities (an image CNN and a vector MLP, say). Each tower
+    (encoder → ``Dense(projection_dim)`` → L2 norm) is a sub-model named ``"tower_a"`` /
+    ``"tower_b"``, so it can be served alone.
+
+    Args:
+        encoder_a, encoder_b: single-input ``keras.Model``s.
+        projection_dim: size of the shared space.
+        normalize: L2-normalise the projections.
+        distance: distance of the ``distance`` output (``"l2"`` default).
+        name: model name.
+
+    Returns:
+        A functional ``keras.Model``: inputs ``{"input_a", "input_b"}``, outputs
+        ``{"distance": (B,), "embeddings": (B, 2, projection_dim)}``.
+
+    Example:
+        >>> model = build_two_tower(image_encoder, sketch_encoder, projection_dim=64)
+        >>> model.compile("adam", loss={"embeddings": ContrastiveLoss(margin=0.5)})
+        >>> image_tower = model.get_layer("tower_a")
+    """
+    check_int("projection_dim", projection_dim)
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}. Received: distance={distance!r}")
+    tower_a = _tower(encoder_a, projection_dim, normalize, "tower_a")
+    tower_b = _tower(encoder_b, projection_dim, normalize, "tower_b")
+    a = encoder_input(encoder_a, "input_a")
+    b = encoder_input(encoder_b, "input_b")
+    ea, eb = tower_a(a), tower_b(b)
+    outputs = {
+        "distance": PairDistance(distance, name="distance")([ea, eb]),
+        "embeddings": StackEmbeddings(name="embeddings")([ea, eb]),
+    }
+    return keras.Model({"input_a": a, "input_b": b}, outputs, name=name)
