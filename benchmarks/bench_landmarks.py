@@ -2,7 +2,8 @@
 
 Each head is trained by the shipped recipe (``recipes/train_landmarks.py``, default flags, same
 seed, so the same data) under the same time budget, evaluated on the same validation images,
-exported to fp32 and int8 ``.tflite``; then the batch-1 LiteRT latency of both files is timed.
+exported to fp32 and int8 ``.tflite`` by ``zoo.landmarks.export_landmarks`` (the recipe's export
+step); then the batch-1 LiteRT latency of both files is timed.
 Printed per head: NME (inter-ocular), presence accuracy, failure rate (NME > 0.1), AUC@0.1,
 fp32 / int8 ``.tflite`` NME and their difference (points of NME), batch-1 latency (median ms).
 

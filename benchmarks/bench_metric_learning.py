@@ -43,16 +43,20 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from zoo.data.classification import (  # noqa: E402
-    HardMiningCallback,
-    PairGenerator,
     load_classification_data,
     make_augmentation,
-    pk_batches,
     split_classes,
     subsample,
 )
-from zoo.metric_learning.loss import ContrastiveLoss, TripletLoss, triplet_loss
-from zoo.metric_learning.model import build_embedding_model, build_siamese
+from zoo.metric_learning.loss import ContrastiveLoss, TripletLoss, triplet_loss  # noqa: E402
+from zoo.metric_learning.model import build_embedding_model, build_siamese  # noqa: E402
+from zoo.metric_learning.sampling import HardMiningCallback, PairGenerator, pk_batches  # noqa: E402
+from zoo.metric_learning.workflow import (  # noqa: E402
+    METRIC_KEYS,
+    SIAMESE_DEFAULTS,
+    TRIPLET_DEFAULTS,
+    raw_pixels,
+)
 from zoo.metrics.retrieval import (  # noqa: E402
     compute_embeddings,
     evaluate_encoder,
@@ -60,21 +64,25 @@ from zoo.metrics.retrieval import (  # noqa: E402
 )
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 
-# Recipe defaults (recipes/train_triplet.py, recipes/train_siamese.py).
-TOWER = {"embedding_dim": 64, "width": 16}
-TRIPLET = {"margin": 0.2, "distance": "squared_l2", "p": 10, "k": 8, "lr": 2e-3}
-SIAMESE = {"margin": 1.0, "batch": 64, "hard_fraction": 0.5, "lr": 2e-3}
-KEYS = (
-    "recall@1",
-    "recall@2",
-    "recall@4",
-    "recall@8",
-    "map@r",
-    "verification_accuracy",
-    "verification_roc_auc",
-    "verification_val@far=0.001",
-)
-
+# The recipe defaults (zoo.metric_learning.TRIPLET_DEFAULTS / SIAMESE_DEFAULTS, read by
+# recipes/train_triplet.py and recipes/train_siamese.py); --set overrides TOWER and TRIPLET here.
+TOWER = {key: TRIPLET_DEFAULTS[key] for key in ("embedding_dim", "width")}
+TRIPLET = {
+    "margin": TRIPLET_DEFAULTS["margin"],
+    "distance": TRIPLET_DEFAULTS["distance"],
+    "p": TRIPLET_DEFAULTS["batch_size"] // TRIPLET_DEFAULTS["k"],
+    "k": TRIPLET_DEFAULTS["k"],
+    "lr": TRIPLET_DEFAULTS["lr"],
+}
+SIAMESE = {
+    "margin": SIAMESE_DEFAULTS["margin"],
+    "distance": SIAMESE_DEFAULTS["distance"],
+    "variant": SIAMESE_DEFAULTS["variant"],
+    "batch": SIAMESE_DEFAULTS["batch_size"],
+    "hard_fraction": SIAMESE_DEFAULTS["hard_fraction"],
+    "pool_size": SIAMESE_DEFAULTS["mining_pool"],
+    "lr": SIAMESE_DEFAULTS["lr"],
+}
 
 # === tensorflow-addons' semi-hard algorithm, re-derived (for the speed comparison) ===
 
@@ -221,7 +229,7 @@ def triplet_encoder(
     minutes,
     seed,
     augment=True,
-    max_shift=0.0,
+    max_shift=TRIPLET_DEFAULTS["shift"],
     tower=None,
     triplet=None,
     callbacks=(),
@@ -297,25 +305,21 @@ def _recall_logger(data, prefix, every):
 def siamese_encoder(train, minutes, seed):
     keras.utils.set_random_seed(seed)
     encoder = build_embedding_model(train.image_shape, **TOWER)
-    siamese = build_siamese(encoder)
-    siamese.compile(
-        keras.optimizers.Adam(SIAMESE["lr"]), loss={"distance": ContrastiveLoss(SIAMESE["margin"])}
-    )
+    siamese = build_siamese(encoder, distance=SIAMESE["distance"])
+    loss = ContrastiveLoss(SIAMESE["margin"], variant=SIAMESE["variant"])
+    siamese.compile(keras.optimizers.Adam(SIAMESE["lr"]), loss={"distance": loss})
     pairs = PairGenerator(
         train.images,
         train.labels,
         SIAMESE["batch"],
         hard_fraction=SIAMESE["hard_fraction"],
-        pool_size=4000,
+        pool_size=SIAMESE["pool_size"],
         seed=seed,
     )
-    ds = pairs.dataset(augment=make_augmentation(max_shift=0.0, seed=seed), target_key="distance")
+    augment = make_augmentation(max_shift=SIAMESE_DEFAULTS["shift"], seed=seed)
+    ds = pairs.dataset(augment=augment, target_key="distance")
     info = fit_for(siamese, ds, minutes, SIAMESE["lr"], [HardMiningCallback(pairs, encoder)])
     return encoder, info
-
-
-def pixels(x):
-    return x.reshape(len(x), -1) / 255.0
 
 
 # === Report ===
@@ -328,10 +332,12 @@ def table(title, rows):
         "verification_roc_auc": "ver_auc",
         "verification_val@far=0.001": "val@far1e-3",
     }
-    header = f"{'':<28}" + "".join(f"{short.get(k, k):>13}" for k in KEYS)
+    header = f"{'':<28}" + "".join(f"{short.get(k, k):>13}" for k in METRIC_KEYS)
     print(header)
     for name, metrics in rows.items():
-        print(f"{name:<28}" + "".join(f"{metrics.get(k, float('nan')):>13.4f}" for k in KEYS))
+        print(
+            f"{name:<28}" + "".join(f"{metrics.get(k, float('nan')):>13.4f}" for k in METRIC_KEYS)
+        )
 
 
 def main(argv=None):
@@ -410,7 +416,7 @@ def main(argv=None):
     options = {"num_pairs": pairs, "seed": args.seed}
     quality = {
         "raw pixels (kNN)": evaluate_encoder(
-            pixels, test.images, test.labels, train.images, train.labels, **options
+            raw_pixels, test.images, test.labels, train.images, train.labels, **options
         )
     }
     runs = {}
@@ -448,7 +454,7 @@ def main(argv=None):
         trained, info = triplet_encoder(seen_train, "semi-hard", minutes, args.seed)
         zero = {}
         for who, enc in (
-            ("raw pixels", pixels),
+            ("raw pixels", raw_pixels),
             ("untrained net", untrained),
             ("trained on 0-4", trained),
         ):
@@ -468,7 +474,7 @@ def main(argv=None):
         )
         loo = {}
         for who, enc in (
-            ("raw pixels", pixels),
+            ("raw pixels", raw_pixels),
             ("untrained net", untrained),
             ("trained on 0-4", trained),
         ):

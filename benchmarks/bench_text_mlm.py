@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from zoo.text.data import TextTokenizer, load_text_splits, make_mlm_dataset, words_per_text
+from zoo.text.corpora import load_text_splits
 from zoo.text.loss import MaskedTokenLoss
+from zoo.text.masking import make_mlm_dataset
 from zoo.text.metrics import (
     FILL_IN_SENTENCE,
     evaluate_mlm,
@@ -44,6 +45,7 @@ from zoo.text.metrics import (
     unigram_counts,
 )
 from zoo.text.model import build_mlm_model, build_text_encoder
+from zoo.text.tokenizer import TextTokenizer, words_per_text
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 
 MODEL = {"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "num_layers": 2, "dropout": 0.1}

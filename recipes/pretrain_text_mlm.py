@@ -10,8 +10,9 @@ Description: BERT-style self-supervision on Portuguese text. A tokenizer running
     Evaluation on held-out sentences: masked-token accuracy against the unigram baseline
     (always guess the most frequent training token) on the same masked positions, and fill-ins
     of example sentences, "Deixa o menino ___ bola e __pren_____" first.
-Data: `--corpus grammar` (default): sentences of a probabilistic Portuguese grammar written in
-    code (zoo.text.data.grammar_corpus; held-out sentences never seen in training);
+Data: `--corpus grammar` (default): sentences of a probabilistic Portuguese grammar
+    (zoo.text.grammar_corpus, words in zoo/text/grammar_pt.json; held-out sentences never
+    seen in training);
     `--corpus fortunes-br`: the Debian package fortunes-br (split by fortune, then sentences);
     `--data FILE [FILE ...]`: any UTF-8 text, one sentence per line (`--unit paragraph`).
 Expected result: grammar, word level: held-out masked accuracy well over 3x the unigram
@@ -31,23 +32,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from zoo.text.data import (
-    LEVELS,
-    TEXT_CORPORA,
-    TextTokenizer,
-    load_text_splits,
-    make_mlm_dataset,
-    words_per_text,
-)
+from zoo.text.corpora import TEXT_CORPORA, load_text_splits
 from zoo.text.loss import MaskedTokenLoss
+from zoo.text.masking import make_mlm_dataset
 from zoo.text.metrics import (
     evaluate_mlm,
     fill_in_examples,
@@ -56,6 +48,7 @@ from zoo.text.metrics import (
     unigram_counts,
 )
 from zoo.text.model import build_mlm_model, build_text_encoder
+from zoo.text.tokenizer import LEVELS, TextTokenizer, words_per_text
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
 # === Hyperparameters ===

@@ -3,9 +3,10 @@
 Description: trains `zoo.build_landmark_model` (presence + K points; regression or heatmap head)
     with the Wing `LandmarkLoss`, evaluates NME (inter-ocular), failure rate, AUC@0.1 and
     presence accuracy, writes metrics.json, a CED plot and a grid of validation images with the
-    predicted (red x) and true (green o) points, exports the TF Serving SavedModel (outputs
-    `presence` and `landmarks` in pixels of the input image) and fp32 + int8 `.tflite` files
-    (int8 body; the heatmap head's soft-argmax stays float), checks them with `verify_export` and measures the int8-vs-fp32 NME drift.
+    predicted (red x) and true (green o) points, and exports with `zoo.landmarks.export_landmarks`:
+    the TF Serving SavedModel (outputs `presence` and `landmarks` in pixels of the input image)
+    and fp32 + int8 `.tflite` files (int8 body; the heatmap head's soft-argmax stays float),
+    checked with `verify_export`, with the int8-vs-fp32 NME drift measured.
 Data: the embedded synthetic faces (`zoo.landmarks.faces`) by default; `--data tfds:celeb_a` or
     `--data FOLDER` (iBUG / 300-W `.pts` files next to their images; `train/` + `val/`
     subfolders, or a flat folder split 90/10).
@@ -23,37 +24,26 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
-from zoo.export import (  # noqa: E402
-    export_saved_model,
-    export_tflite,
-    next_version,
-    run_tflite,
-    verify_export,
-)
-from zoo.landmarks.data import landmark_pipeline, load_landmark_data
-from zoo.landmarks.loss import COORDINATE_LOSSES, LandmarkLoss
-from zoo.landmarks.metrics import (
+from zoo.landmarks.data import landmark_pipeline, load_landmark_data  # noqa: E402
+from zoo.landmarks.export import export_landmarks  # noqa: E402
+from zoo.landmarks.loss import COORDINATE_LOSSES, LandmarkLoss  # noqa: E402
+from zoo.landmarks.metrics import (  # noqa: E402
     collect_predictions,
     metrics_from_predictions,
     nme,
     save_ced_plot,
     save_landmark_grid,
 )
-from zoo.landmarks.model import (
+from zoo.landmarks.model import (  # noqa: E402
     DEFAULT_HEAD,
     HEADS,
     build_landmark_model,
     pixel_landmark_model,
-    serving_outputs_fn,
 )
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 
@@ -118,30 +108,6 @@ def make_datasets(train_data, val_data, args):
     )
     val_ds = landmark_pipeline(val_data, size, args.batch_size, cache=small)
     return train_ds, val_ds
-
-
-def int8_tolerance(pixel_model, sample, floor=0.02):
-    """The int8 ``verify_export`` tolerance: 10 % of each output's range on ``sample`` (the
-    default), but never below ``floor`` of the output's full scale (1 for presence, the image
-    side for landmarks): an untrained (smoke) model has nearly constant outputs, and a limit
-    relative to a near-zero range would reject ordinary int8 rounding."""
-    outputs = pixel_model.predict_on_batch(sample)
-    side = float(max(sample.shape[1:3]))
-    tolerance = 0.1
-    for name, full_scale in (("presence", 1.0), ("landmarks", side)):
-        spread = float(np.ptp(outputs[name]))
-        tolerance = max(tolerance, floor * full_scale / max(spread, 1e-6))
-    return tolerance
-
-
-def tflite_predict(path, batch_size=64):
-    def predict(images):
-        outs = [
-            run_tflite(path, images[i : i + batch_size]) for i in range(0, len(images), batch_size)
-        ]
-        return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
-
-    return predict
 
 
 def main(argv=None):
@@ -220,64 +186,30 @@ def main(argv=None):
 
     # === Export ===
     if not args.no_export:
-        version = next_version(args.export_dir, "landmarks")
-        saved = export_saved_model(
+        exported = export_landmarks(
             model,
+            train_ds,
+            val_ds,
             args.export_dir,
             "landmarks",
-            version=version,
-            outputs_fn=serving_outputs_fn(size),
+            eye_indices=val_data.eye_indices,
             metrics=metrics["keras"],
             config={
                 "image_size": args.image_size,
                 "landmark_names": list(val_data.landmark_names),
-                "landmarks_units": "pixels of the input image (continuous: pixel i spans [i, i+1])",
-                "head": args.head,
             },
         )
-        representative = np.concatenate([x for x, _ in train_ds.take(8).as_numpy_iterator()])
-        fp32 = export_tflite(keras_pixels, saved / "model_fp32.tflite")
-        int8 = export_tflite(
-            keras_pixels,
-            saved / "model_int8.tflite",
-            quantization="int8",
-            representative_dataset=representative[:200],
-            # The soft-argmax (the "landmarks" layer) stays float on the int8 body: int8
-            # probabilities lose the small weights that place the point between cells.
-            float_layers=("landmarks",) if args.head == "heatmap" else (),
-        )
-        sample = collected["images"][:8].astype(np.float32)
-        tolerances = {str(int8): int8_tolerance(keras_pixels, sample)}
-        report = verify_export(
-            keras_pixels,
-            sample,
-            saved_model_dir=saved,
-            tflite_paths=[fp32, int8],
-            tolerances=tolerances,
-        )
+        saved, fp32, int8 = (exported[k] for k in ("saved_model", "tflite_fp32", "tflite_int8"))
         print(f"exported {saved} (+ {fp32.name}, {int8.name}); verify_export passed")
-        for kind, path in (("tflite_fp32", fp32), ("tflite_int8", int8)):
-            got = collect_predictions(tflite_predict(path), val_ds, size)
-            metrics[kind] = metrics_from_predictions(got, **eye_kwargs)
-            curves[kind] = nme(
-                got["pred_landmarks"],
-                got["true_landmarks"],
-                got["visibility"],
-                got["true_presence"],
-                **eye_kwargs,
-            )
-        metrics["int8_nme_minus_fp32"] = (
-            metrics["tflite_int8"]["nme"] - metrics["tflite_fp32"]["nme"]
-        )
+        metrics.update(exported["metrics"])
+        curves.update(exported["nme"])
+        metrics["int8_nme_minus_fp32"] = exported["int8_nme_minus_fp32"]
         metrics["artifacts"] = {
             "saved_model": str(saved),
             "tflite_fp32": str(fp32),
             "tflite_int8": str(int8),
         }
-        metrics["export"] = {
-            Path(k).name: {o: e["max_abs"] for o, e in v["outputs"].items()}
-            for k, v in {"saved_model": report["saved_model"], **report["tflite"]}.items()
-        }
+        metrics["export"] = exported["max_abs"]
         print(
             f"NME fp32 {metrics['tflite_fp32']['nme']:.4f}, int8 {metrics['tflite_int8']['nme']:.4f} "
             f"(int8 - fp32 = {100 * metrics['int8_nme_minus_fp32']:+.2f} points)"

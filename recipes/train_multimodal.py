@@ -2,9 +2,9 @@
 
 Description: every scene (a coloured shape of some size at some position; up to three with
     --max-objects) exists as an image, a generated caption and a synthesised stereo sound
-    (zoo.multimodal.data). `zoo.multimodal.build_clip` joins one encoder per modality of --pair with
-    `build_two_tower` and a learnable temperature, trained with the symmetric InfoNCE loss
-    (`zoo.multimodal.CLIPLoss`) over the batch. Evaluation on held-out pairs (--num-test, 1000):
+    (zoo.multimodal.scenes / captions / audio). `zoo.multimodal.build_clip` joins one encoder
+    per modality of --pair with `build_two_tower` and a learnable temperature, trained with the
+    symmetric InfoNCE loss (`zoo.multimodal.CLIPLoss`) over the batch. Evaluation on held-out pairs (--num-test, 1000):
     - cross-modal recall@1/5 in both directions. A hit is a retrieved item of the SAME SCENE
       (same shape, colour, size and position: `scene_keys`), since two pairs of one scene have
       interchangeable captions; instance recall (only the partner counts) is reported too, and is
@@ -39,28 +39,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from zoo.export import export_encoder  # noqa: E402
-from zoo.multimodal.data import (
-    COLOURS,
-    POSITIONS,
-    PROMPT_TEMPLATE,
-    SHAPES,
-    SIZES,
-    CaptionTokenizer,
-    caption_max_length,
-    make_multimodal_data,
-    multimodal_dataset,
-)
+from zoo.multimodal.captions import PROMPT_TEMPLATE, CaptionTokenizer, caption_max_length
+from zoo.multimodal.data import make_multimodal_data, multimodal_dataset
 from zoo.multimodal.loss import CLIPLoss
 from zoo.multimodal.metrics import cross_modal_recall_at_k, similarity_matrix_plot
 from zoo.multimodal.model import (
@@ -74,6 +63,7 @@ from zoo.multimodal.model import (
     knn_classify,
     zero_shot_classify,
 )
+from zoo.multimodal.scenes import COLOURS, POSITIONS, SHAPES, SIZES
 from zoo.training import (  # noqa: E402
     BudgetLRSchedule,
     TimeBudget,
@@ -260,12 +250,15 @@ def export_towers(pair, towers, args, tokenizer, test, run, metrics):
         preprocessing = {"modality": modality}
         if modality == "text":
             preprocessing.update(
-                tokenizer="word level, lowercase, split on whitespace; 0 = padding, 1 = unknown",
+                tokenizer=(
+                    "zoo.text.TextTokenizer, word level: Unicode lowercase, punctuation "
+                    "stripped, split on whitespace; 0 = padding, 1 = unknown"
+                ),
                 vocabulary=list(tokenizer.vocabulary),
                 max_length=tokenizer.max_length,
             )
         elif modality == "audio":
-            preprocessing.update(spectrogram="zoo.multimodal.data.log_mel_spectrogram (8 kHz)")
+            preprocessing.update(spectrogram="zoo.multimodal.audio.log_mel_spectrogram (8 kHz)")
         else:
             preprocessing.update(input="float32 pixels 0-255")
         saved, _ = export_encoder(

@@ -1,5 +1,6 @@
 """The public names the README and docs/ promise exist, with the documented defaults."""
 
+import importlib
 import inspect
 
 import pytest
@@ -33,3 +34,22 @@ def test_metrics_export_and_builders_exist():
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         zoo.nope  # noqa: B018
+
+
+FAMILIES = ("detection", "landmarks", "metric_learning", "ssl", "text", "multimodal")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_builder_of_every_family_is_importable_from_the_top(family):
+    package = importlib.import_module(f"zoo.{family}")
+    builders = [name for name in package.__all__ if name.startswith("build_")]
+    assert builders, f"zoo.{family} exports no build_* function"
+    for name in builders:
+        assert getattr(zoo, name) is getattr(package, name), name
+        assert name in zoo.__all__
+
+
+def test_old_layer_packages_are_gone():
+    for name in ("zoo.models", "zoo.losses"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(name)

@@ -107,13 +107,16 @@ def test_keras_file_round_trip_keeps_config_weights_and_loss(tmp_path):
     model.fit(x, _targets(), epochs=1, verbose=0)
     path = tmp_path / "m.keras"
     model.save(path)
-    loaded = keras.saving.load_model(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
     assert isinstance(loaded, LandmarkModel)
     assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(
         model.get_config(), sort_keys=True
     )
     for key in ("presence", "landmarks"):
         np.testing.assert_allclose(loaded(x)[key], model(x)[key], atol=1e-6)
+    a, b = model.predict(x, verbose=0), loaded.predict(x, verbose=0)
+    for key in ("presence", "landmarks"):
+        np.testing.assert_allclose(a[key], b[key], atol=1e-4)
     assert isinstance(loaded.landmark_loss, LandmarkLoss)
     assert loaded.landmark_loss.coordinate_loss == "l1"
     assert loaded.landmark_loss.coordinate_weight == 7.0
@@ -124,7 +127,7 @@ def test_keras_file_round_trip_keeps_config_weights_and_loss(tmp_path):
     [
         (
             {"num_landmarks": 0},
-            "num_landmarks must be a positive integer. Received: num_landmarks=0",
+            "num_landmarks must be an integer >= 1. Received: num_landmarks=0",
         ),
         ({"head": "dense"}, "head must be one of .* Received: head='dense'"),
         ({"backbone": "resnet"}, "backbone must be one of .* Received: backbone='resnet'"),
@@ -152,6 +155,19 @@ def test_named_backbone_feeds_both_heads():
         )
         out = model(np.zeros((1, 96, 96, 3), "float32"))
         assert tuple(out["landmarks"].shape) == (1, 5, 2)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_predict_returns_presence_and_points_in_input_pixels(head):
+    model = build_landmark_model(3, input_shape=(64, 96, 3), head=head)
+    x = np.random.default_rng(4).uniform(0, 255, (2, 64, 96, 3)).astype("float32")
+    raw = model(x, training=False)
+    out = model.predict(x, verbose=0)
+    assert set(out) == {"presence", "landmarks"} and out["presence"].shape == (2,)
+    np.testing.assert_allclose(out["presence"], np.asarray(raw["presence"])[:, 0], atol=1e-6)
+    np.testing.assert_allclose(
+        out["landmarks"], np.asarray(raw["landmarks"]) * np.array([96, 64]), atol=1e-3
+    )
 
 
 def test_serving_outputs_are_in_input_pixels():

@@ -1,4 +1,4 @@
-"""zoo.multimodal.data: determinism, and captions / images / sounds that follow the scene."""
+"""zoo.multimodal scenes, captions, audio and data: determinism, and captions / images / sounds that follow the scene."""
 
 import numpy as np
 import pytest
@@ -6,26 +6,30 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoo.multimodal.data import (
+from zoo.multimodal.audio import (
     COLOUR_HARMONICS,
-    COLOURS,
-    POSITIONS,
     SHAPE_FREQUENCIES,
-    SHAPES,
-    SIZES,
     AudioConfig,
+    scene_audio,
+    synthesize_audio,
+)
+from zoo.multimodal.captions import (
     CaptionTokenizer,
     caption_max_length,
     caption_vocabulary,
-    make_multimodal_data,
-    multimodal_dataset,
+    scene_captions,
+)
+from zoo.multimodal.data import make_multimodal_data, multimodal_dataset
+from zoo.multimodal.scenes import (
+    COLOURS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
     render_scene,
     sample_scenes,
-    scene_audio,
-    scene_captions,
     scene_keys,
-    synthesize_audio,
 )
+from zoo.text.tokenizer import TextTokenizer
 
 SIZE_WORDS = {0: {"small", "tiny", "little"}, 1: {"large", "big", "huge"}}
 WHERE_WORDS = {0: "left", 1: {"middle", "center", "centre"}, 2: "right"}
@@ -135,7 +139,7 @@ def test_multi_object_captions_mention_each_object_and_fit_the_tokenizer():
 
 def test_tokenizer_round_trip_padding_and_unknown_words():
     tok = CaptionTokenizer(max_length=6)
-    assert tok.vocabulary[:2] == ("[PAD]", "[UNK]")
+    assert tok.vocabulary[:2] == ["[PAD]", "[UNK]"]
     assert tok.vocabulary_size == len(caption_vocabulary()) + 2
     ids = tok(["A Red circle", "a zebra"]).numpy()
     assert ids.shape == (2, 6) and ids.dtype == np.int32
@@ -146,6 +150,18 @@ def test_tokenizer_round_trip_padding_and_unknown_words():
     # it runs inside tf.data
     ds = tf.data.Dataset.from_tensor_slices(["a red circle", "a blue square"]).batch(2).map(tok)
     np.testing.assert_array_equal(next(iter(ds)).numpy(), tok(["a red circle", "a blue square"]))
+
+
+def test_caption_tokenizer_is_the_text_tokenizer_with_pinned_ids(tmp_path):
+    tok = CaptionTokenizer()
+    assert isinstance(tok, TextTokenizer) and not tok.mask_token
+    assert tok.vocabulary[2:] == list(caption_vocabulary()) and tok.special_ids == (0, 1)
+    assert (tok.max_length, tok.vocabulary_size) == (16, 45)
+    # The text towers are trained and exported on these ids: they must not move.
+    np.testing.assert_array_equal(tok("a photo of a circle")[:6], [2, 27, 24, 2, 11, 0])
+    np.testing.assert_array_equal(tok("A red circle.")[:4], [2, 29, 11, 0])  # punctuation dropped
+    loaded = CaptionTokenizer.load(tok.save(tmp_path / "captions.json"))
+    assert loaded.get_config() == tok.get_config()
 
 
 def _mono_spectrum(attrs, seeds):

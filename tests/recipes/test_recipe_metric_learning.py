@@ -1,7 +1,6 @@
 """Metric-learning recipes: --smoke trains, evaluates, plots, exports and verifies (CI)."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -79,14 +78,23 @@ def test_two_tower_smoke(tmp_path):
     assert "instance_recall@1" in proc.stdout
 
 
-def test_triplet_flags_parse():
-    sys.path.insert(0, str(RECIPES))
-    try:
-        import train_triplet
-    finally:
-        sys.path.remove(str(RECIPES))
+def test_triplet_flags_parse(load_script):
+    train_triplet = load_script("recipes/train_triplet.py")
     args = train_triplet.parse_args(["--smoke", "--holdout-classes", "1,2", "--mining", "hard"])
     assert args.holdout_classes == [1, 2] and args.mining == "hard" and args.max_train == 600
     assert args.image_size is None and args.steps_per_epoch == 2 and args.augment
     args = train_triplet.parse_args(["--no-augment", "--k", "4"])
     assert not args.augment and args.k == 4 and args.steps_per_epoch == 200
+    args = train_triplet.parse_args([])
+    assert (args.batch_size, args.k, args.margin, args.distance) == (80, 8, 0.2, "squared_l2")
+    assert args.mining == "semi-hard" and args.embedding_dim == 64 and args.epochs == 12
+    assert args.holdout_classes == [] and args.eval_pairs == 20000
+
+
+def test_siamese_flags_parse(load_script):
+    train_siamese = load_script("recipes/train_siamese.py")
+    args = train_siamese.parse_args([])
+    assert (args.batch_size, args.margin, args.distance, args.variant) == (64, 1.0, "l2", "squared")
+    assert (args.hard_fraction, args.mining_pool, args.shift) == (0.5, 4000, 0.0)
+    args = train_siamese.parse_args(["--smoke", "--variant", "hadsell"])
+    assert args.epochs == 2 and args.eval_pairs == 400 and args.variant == "hadsell"

@@ -1,7 +1,7 @@
-"""DeepCluster: k-means in TF, PCA whitening, balanced sampling, the epoch loop and resuming."""
+"""DeepCluster: k-means in TF, PCA whitening, balanced sampling, the model + callback in fit,
+.keras round trip, strategies and resuming."""
 
 import json
-import os
 
 import keras
 import numpy as np
@@ -9,13 +9,13 @@ import pytest
 import tensorflow as tf
 
 from zoo.metrics.clustering import normalized_mutual_info
-from zoo.ssl.deepcluster import (
-    DeepClusterTrainer,
+from zoo.ssl.deepcluster import DeepCluster, DeepClusterCallback
+from zoo.ssl.kmeans import (
+    _squared_distances,
     cluster_balanced_indices,
     kmeans,
     pca_whiten,
     preprocess_features,
-    train_deepcluster,
 )
 
 
@@ -115,6 +115,19 @@ def test_kmeans_with_duplicate_points_and_bad_arguments():
         kmeans(x, 2, init=np.zeros((3, 2)))
 
 
+def test_kmeans_distances_are_the_matmul_expansion_clipped_at_zero():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 7)).astype("float32") * 100
+    c = np.concatenate([x[:3], rng.normal(size=(2, 7)).astype("float32")])
+    d2 = _squared_distances(tf.constant(x), tf.constant(c)).numpy()
+    want = ((x[:, None] - c[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(d2, want, rtol=1e-4, atol=0.5)
+    assert d2.min() >= 0.0  # a point against itself: round-off never goes negative
+    x_sq = (x**2).sum(1)  # the expansion the zoo used before zoo.ops.distances
+    raw = x_sq[:, None] - 2.0 * x @ c.T + (c**2).sum(1)[None, :]
+    np.testing.assert_allclose(d2, np.maximum(raw, 0.0), rtol=1e-5, atol=0.5)
+
+
 # === preprocessing ===
 
 
@@ -159,147 +172,179 @@ def test_balanced_sampler_is_uniform_within_a_cluster():
     np.testing.assert_allclose(frequency[4:], 0.25, atol=0.02)  # half over 2 members
 
 
-# === the loop ===
+# === the model and the callback ===
+
+
+def build(x, k=3, **options):
+    model = DeepCluster(tiny_encoder(x.shape[1:]), k=k, num_examples=len(x), **options)
+    model.compile(keras.optimizers.Adam(1e-2))
+    return model
 
 
 class Recorder(keras.callbacks.Callback):
-    def __init__(self, stop_after=None):
+    """Per epoch: the logs and the pseudo-labels the epoch trained on."""
+
+    def __init__(self, interrupt_after=None):
         super().__init__()
-        self.epochs, self.stop_after = [], stop_after
+        self.logs, self.labels, self.interrupt_after = [], [], interrupt_after
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epochs.append((epoch, dict(logs)))
-        if self.stop_after is not None and len(self.epochs) >= self.stop_after:
-            self.model.stop_training = True
+        self.logs.append((epoch, dict(logs)))
+        self.labels.append(np.asarray(self.model.pseudo_labels).copy())
+        if self.interrupt_after is not None and len(self.logs) >= self.interrupt_after:
+            raise RuntimeError("interrupted")
 
 
-@pytest.mark.slow
-def test_deepcluster_two_epochs_log_nmi_and_train_the_encoder(tmp_path):
+def test_fit_with_the_callback_reassigns_the_pseudo_labels_every_epoch():
     x, labels = tiny_images()
-    encoder = tiny_encoder()
-    before = [v.numpy().copy() for v in encoder.trainable_variables]
+    keras.utils.set_random_seed(0)
+    model = build(x, augment_options={"crop_scale": (0.5, 1.0)})
+    encoder_before = [w.copy() for w in model.encoder.get_weights()]
+    clusters = DeepClusterCallback(x, labels=labels, pca_dim=4, seed=0)
     recorder = Recorder()
-    seeds_seen = []
-
-    def flip(images, seed):  # a stateless batched augmentation, run inside the train step
-        seeds_seen.append(seed)
-        coin = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed) < 0.5
-        return tf.where(coin, tf.reverse(images, axis=[2]), images)
-
-    history = train_deepcluster(
-        encoder,
-        x,
-        k=3,
-        epochs=2,
-        batch_size=16,
-        labels=labels,
-        callbacks=[recorder],
-        augment=flip,
-        checkpoint_dir=str(tmp_path / "ckpt"),
-        pca_dim=4,
-        seed=0,
-    )
-    for key in ("loss", "accuracy", "nmi", "nmi_previous", "inertia", "nonempty_clusters"):
-        assert len(history[key]) == 2, key
-    assert all(0.0 <= v <= 1.0 for v in history["nmi"])
+    dataset = clusters.dataset(16)
+    history = model.fit(dataset, epochs=3, callbacks=[clusters, recorder], verbose=0).history
+    keys = ("loss", "accuracy", "nmi", "nmi_previous", "inertia", "nonempty_clusters")
+    for key in keys:
+        assert len(history[key]) == 3, key
     assert np.isnan(history["nmi_previous"][0]) and 0.0 <= history["nmi_previous"][1] <= 1.0
-    assert all(np.isfinite(history["loss"])) and history["nonempty_clusters"] == [3.0, 3.0]
-    assert [e for e, _ in recorder.epochs] == [0, 1]
-    assert seeds_seen and seeds_seen[0].shape == (2,)  # traced once, with a [2] seed tensor
-    assert recorder.epochs[1][1]["nmi"] == pytest.approx(history["nmi"][1])
+    assert all(0.0 <= v <= 1.0 for v in history["nmi"]) and all(np.isfinite(history["loss"]))
+    assert [e for e, _ in recorder.logs] == [0, 1, 2]
+    assert recorder.logs[1][1]["nmi"] == pytest.approx(history["nmi"][1])  # later callbacks see it
+    # every epoch trained on that epoch's clustering, and the labels changed between epochs
+    np.testing.assert_array_equal(recorder.labels[-1], clusters.assignments)
     assert any(
-        not np.allclose(b, a.numpy())
-        for b, a in zip(before, encoder.trainable_variables, strict=True)
+        not np.array_equal(a, b)
+        for a, b in zip(recorder.labels[:-1], recorder.labels[1:], strict=True)
     )
-    # the checkpoint holds the state after the last epoch
-    with open(tmp_path / "ckpt" / "deepcluster_state.json") as f:
-        state = json.load(f)
-    assert state["epochs_done"] == 2 and len(state["history"]["loss"]) == 2
-    restored = tiny_encoder()
-    restored.load_weights(str(tmp_path / "ckpt" / "encoder.weights.h5"))
+    assert any(
+        not np.allclose(a, b)
+        for a, b in zip(encoder_before, model.encoder.get_weights(), strict=True)
+    )
+    # the same dataset object now draws cluster-balanced batches of the last clustering
+    ids = np.concatenate([b[1].numpy() for b in dataset])
+    assert ids.shape == (48,)
+    counts = np.bincount(clusters.assignments[ids], minlength=3)
+    assert counts.max() - counts.min() <= 1
+    # (images, example ids) from NumPy work as well
+    more = model.fit(x, np.arange(len(x)), batch_size=16, epochs=1, callbacks=[clusters])
+    assert np.isfinite(more.history["loss"][0]) and "nmi_previous" in more.history
+
+
+def test_the_model_learns_the_pseudo_labels_between_clusterings():
+    # every=100: one clustering, then the encoder + head fit it (loss down, accuracy up)
+    x, labels = tiny_images(seed=2)
+    keras.utils.set_random_seed(2)
+    model = DeepCluster(tiny_encoder(), k=3, num_examples=len(x))
+    model.compile(keras.optimizers.Adam(3e-2))
+    clusters = DeepClusterCallback(x, labels=labels, pca_dim=4, seed=2, every=100)
+    history = model.fit(clusters.dataset(16), epochs=8, callbacks=[clusters], verbose=0).history
+    assert history["nmi"] == [history["nmi"][0]] * 8 and history["nmi"][0] > 0.99
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert history["accuracy"][-1] >= 0.9 > history["accuracy"][0]
+    assert len(clusters.history["inertia"]) == 1  # clustered once
+
+
+def test_keras_file_round_trip_keeps_features_labels_and_optimizers(tmp_path):
+    x, labels = tiny_images(n=24)
+    model = build(x, hidden_units=(5,), augment_options={"flip": False})
+    clusters = DeepClusterCallback(x, labels=labels, pca_dim=4)
+    model.fit(clusters.dataset(8), epochs=1, callbacks=[clusters], verbose=0)
+    path = tmp_path / "deepcluster.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, DeepCluster)
+    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(
+        model.get_config(), sort_keys=True
+    )
     np.testing.assert_allclose(
-        restored(x[:4].astype("float32")).numpy(),
-        encoder(x[:4].astype("float32")).numpy(),
-        atol=1e-6,
+        loaded.trunk.predict(x, verbose=0), model.trunk.predict(x, verbose=0), atol=1e-6
     )
+    np.testing.assert_array_equal(np.asarray(loaded.pseudo_labels), clusters.assignments)
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 3
+    assert type(loaded.head_optimizer) is type(model.head_optimizer)
+
+
+def test_trains_under_a_strategy_scope():
+    x, labels = tiny_images(n=32)
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build(x)
+        clusters = DeepClusterCallback(x, pca_dim=4, head_warmup_steps=2, warmup_batch_size=8)
+    history = model.fit(clusters.dataset(8), epochs=2, callbacks=[clusters], verbose=0).history
+    assert len(history["loss"]) == 2 and np.all(np.isfinite(history["head_warmup_loss"]))
+    assert int(model.optimizer.iterations) == 8
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hidden_units", [(), (8,)])
-def test_deepcluster_resumes_from_its_checkpoint(tmp_path, hidden_units):
+def test_backup_and_restore_resumes_after_the_last_finished_epoch(tmp_path):
     x, labels = tiny_images(seed=1)
-    options = {"k": 3, "batch_size": 16, "pca_dim": 4, "seed": 2, "hidden_units": hidden_units}
-    keras.utils.set_random_seed(0)
-    full = train_deepcluster(tiny_encoder(), x, epochs=2, **options)
+    backup = str(tmp_path / "backup")
 
-    ckpt = str(tmp_path / "ckpt")
-    keras.utils.set_random_seed(0)  # the same initial weights as the uninterrupted run
-    first = DeepClusterTrainer(tiny_encoder(), checkpoint_dir=ckpt, **options)
-    first.fit(x, epochs=2, callbacks=[Recorder(stop_after=1)])  # "interrupted" after epoch 1
-    assert first.epochs_done == 1 and os.path.exists(os.path.join(ckpt, "encoder.weights.h5"))
+    def run(interrupt_after=None):
+        keras.utils.set_random_seed(0)
+        model = build(x)
+        clusters = DeepClusterCallback(x, pca_dim=4, seed=3)
+        recorder = Recorder(interrupt_after)
+        restore = keras.callbacks.BackupAndRestore(backup)
+        callbacks = [restore, clusters, recorder]
+        model.fit(clusters.dataset(16), epochs=3, callbacks=callbacks, verbose=0)
+        return model, recorder
 
-    resumed_encoder = tiny_encoder()
-    resumed = train_deepcluster(resumed_encoder, x, epochs=2, checkpoint_dir=ckpt, **options)
-    assert len(resumed["loss"]) == 2
-    # the resumed run reproduces the uninterrupted one
-    np.testing.assert_allclose(resumed["loss"], full["loss"], rtol=1e-4)
-    np.testing.assert_allclose(resumed["nmi_previous"][1], full["nmi_previous"][1], rtol=1e-6)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run(interrupt_after=2)
+    model, recorder = run()
+    assert [e for e, _ in recorder.logs] == [2]  # epochs 0 and 1 were not trained again
+    assert int(model.optimizer.iterations) == 3 * 3
 
 
-def test_trainer_resets_the_head_and_rejects_bad_arguments():
-    trainer = DeepClusterTrainer(tiny_encoder(), k=4, batch_size=8, pca_dim=4)
-    trainer.head.kernel.assign(tf.ones_like(trainer.head.kernel))
-    trainer.head.bias.assign(tf.ones_like(trainer.head.bias))
-    trainer.reset_head(epoch=0)
-    kernel = trainer.head.kernel.numpy()
-    assert np.all(trainer.head.bias.numpy() == 0) and 0 < kernel.std() < 0.05
-    trainer.reset_head(epoch=1)
-    assert not np.allclose(trainer.head.kernel.numpy(), kernel)  # fresh draw per epoch
-    x, _ = tiny_images(n=12)
-    from_dataset = trainer.embed(tf.data.Dataset.from_tensor_slices(x).batch(5))
-    np.testing.assert_allclose(from_dataset, trainer.embed(x), atol=1e-6)
-    assignments = trainer.cluster(x).assignments.numpy()
-    assert assignments.shape == (12,) and assignments.max() < 4
+def test_reset_head_warm_head_and_bad_arguments():
+    x, _ = tiny_images(n=24, seed=4)
+    model = build(x, k=3)
+    model.head.kernel.assign(tf.ones_like(model.head.kernel))
+    model.head.bias.assign(tf.ones_like(model.head.bias))
+    model.head_optimizer.iterations.assign(5)
+    model.reset_head(tf.constant([0, 1], tf.int64))
+    kernel = model.head.kernel.numpy()
+    assert np.all(model.head.bias.numpy() == 0) and 0 < kernel.std() < 0.05
+    assert int(model.head_optimizer.iterations) == 0
+    model.reset_head(tf.constant([0, 2], tf.int64))
+    assert not np.allclose(model.head.kernel.numpy(), kernel)  # a fresh draw per seed
+    # the warm-up fits the new head alone to the pseudo-labels of the cached features
+    features = model.trunk.predict(x, verbose=0)
+    pseudo = kmeans(preprocess_features(features, pca_dim=4), 3, seed=0).assignments.numpy()
+    trunk = [w.copy() for w in model.trunk.get_weights()]
+    before = np.mean(np.argmax(model.head(features).numpy(), 1) == pseudo)
+    loss = model.warm_head(features, pseudo, steps=60, batch_size=8)
+    after = np.mean(np.argmax(model.head(features).numpy(), 1) == pseudo)
+    assert np.isfinite(loss) and after > max(before, 0.6)
+    for a, b in zip(trunk, model.trunk.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="k must be"):
-        DeepClusterTrainer(tiny_encoder(), k=1)
-    with pytest.raises(ValueError, match="labels"):
-        trainer.fit(x, epochs=1, labels=[0, 1])
-    with pytest.raises(ValueError, match="batch_size"):
-        DeepClusterTrainer(tiny_encoder(), k=2, batch_size=64).train_epoch(x, assignments % 2)
-
-
-def test_hidden_units_put_an_mlp_under_the_head_and_cluster_its_output():
-    x, _ = tiny_images(seed=3)
-    trainer = DeepClusterTrainer(tiny_encoder(), k=3, batch_size=16, pca_dim=4, hidden_units=(5,))
-    assert trainer.embed(x[:10]).shape == (10, 5)  # k-means sees the MLP's output
-    mlp_kernel = trainer.mlp[0].kernel
-    before = mlp_kernel.numpy().copy()
-    trainer.reset_head(1)  # the top layer is re-drawn, the MLP is not
-    np.testing.assert_array_equal(mlp_kernel.numpy(), before)
-    trainer.fit(x, epochs=1)
-    assert not np.allclose(mlp_kernel.numpy(), before)  # trained with the encoder
+        DeepCluster(tiny_encoder(), k=1, num_examples=4)
     for bad in ((0,), (4.5,), (True,)):
         with pytest.raises(ValueError, match="hidden_units"):
-            DeepClusterTrainer(tiny_encoder(), k=3, hidden_units=bad)
-
-
-def test_head_warmup_fits_the_new_top_layer_to_the_pseudo_labels_without_touching_the_trunk():
-    x, _ = tiny_images(seed=4)
-    trainer = DeepClusterTrainer(
-        tiny_encoder(), k=3, batch_size=16, pca_dim=4, head_warmup_steps=60
-    )
-    features = trainer.embed(x)
-    labels = trainer.cluster(x, features=features).assignments.numpy()
-    trunk = [w.copy() for w in trainer.trunk.get_weights()]
-    trainer.reset_head(0)
-    logits = trainer.head(tf.constant(features)).numpy()
-    before = np.mean(np.argmax(logits, 1) == labels)
-    loss = trainer.warm_head(features, labels)
-    after = np.mean(np.argmax(trainer.head(tf.constant(features)).numpy(), 1) == labels)
-    assert np.isfinite(loss) and after > max(before, 0.6)
-    for a, b in zip(trunk, trainer.trunk.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-    history = trainer.fit(x, epochs=1)
-    assert np.isfinite(history["head_warmup_loss"][0])
+            DeepCluster(tiny_encoder(), k=3, num_examples=4, hidden_units=bad)
+    with pytest.raises(ValueError, match="augment_options"):
+        DeepCluster(tiny_encoder(), k=3, num_examples=4, augment_options={"zoom": 2})
+    with pytest.raises(ValueError, match="labels"):
+        DeepClusterCallback(x, labels=[0, 1])
     with pytest.raises(ValueError, match="head_warmup_steps"):
-        DeepClusterTrainer(tiny_encoder(), k=3, head_warmup_steps=-1)
+        DeepClusterCallback(x, head_warmup_steps=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        DeepClusterCallback(x).dataset(64)
+    with pytest.raises(ValueError, match="num_examples"):
+        build(x[:10]).fit(x, np.arange(24), callbacks=[DeepClusterCallback(x)], verbose=0)
+
+
+def test_hidden_units_put_an_mlp_under_the_head_and_k_means_clusters_its_output():
+    x, _ = tiny_images(seed=3)
+    model = build(x, hidden_units=(5,))
+    assert model.trunk.predict(x[:10], verbose=0).shape == (10, 5)  # k-means sees the MLP's
+    mlp_kernel = model.mlp[0].kernel
+    before = mlp_kernel.numpy().copy()
+    model.reset_head(1)  # the top layer is re-drawn, the MLP is not
+    np.testing.assert_array_equal(mlp_kernel.numpy(), before)
+    clusters = DeepClusterCallback(x, pca_dim=4)
+    model.fit(clusters.dataset(16), epochs=1, callbacks=[clusters], verbose=0)
+    assert clusters.history["inertia"] and not np.allclose(mlp_kernel.numpy(), before)

@@ -1,7 +1,10 @@
 """Text data: grammar corpus, file readers, fortunes-br, tokenizer, BERT/span masking, pipeline."""
 
 import collections
+import hashlib
+import json
 import shutil
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -10,20 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zoo.data.errors import DataError
-from zoo.text.data import (
-    RESERVED_TOKENS,
-    TextTokenizer,
+from zoo.text.corpora import (
     chunk_words,
-    grammar_corpus,
     load_fortunes_br,
     load_text_splits,
-    make_mlm_dataset,
-    mask_spans,
-    mask_tokens,
     read_text_files,
     split_sentences,
-    words_per_text,
 )
+from zoo.text.grammar import GRAMMAR_LEXICON, grammar_corpus, grammar_lexicon
+from zoo.text.masking import make_mlm_dataset, mask_spans, mask_tokens
+from zoo.text.tokenizer import RESERVED_TOKENS, TextTokenizer, words_per_text
 
 SPECIALS = (0, 1, 2)
 
@@ -47,6 +46,42 @@ def test_grammar_corpus_is_deterministic_and_seeded():
     assert grammar_corpus(0) == []
     with pytest.raises(ValueError, match="num_sentences"):
         grammar_corpus(-1)
+
+
+# sha256 of "\n".join(grammar_corpus(200, seed)): the sentences a seed draws stay the same.
+GRAMMAR_DIGESTS = {
+    0: "cc8711879db86f4a0580779ab87fc2fffed834993ee37651cd29a246710baf49",
+    3: "507c95c1d62cf3fdcda90ac9b7efa5b5c868d9cdf75d9f2e9be0ea175465f1c8",
+}
+
+
+def test_grammar_corpus_is_pinned_by_seed():
+    """Reordering or editing grammar_pt.json (or the templates) changes these sentences."""
+    assert grammar_corpus(2, seed=0) == [
+        "Sempre essas crianças leem uma carta e depois elas nadam no rio.",
+        "O aluno é bonito.",
+    ]
+    for seed, digest in GRAMMAR_DIGESTS.items():
+        text = "\n".join(grammar_corpus(200, seed=seed))
+        assert hashlib.sha256(text.encode("utf-8")).hexdigest() == digest, seed
+
+
+def test_grammar_lexicon_is_package_data_and_consistent():
+    raw = json.loads(resources.files("zoo.text").joinpath(GRAMMAR_LEXICON).read_text("utf-8"))
+    lex = grammar_lexicon()
+    assert len(lex.people) == len(raw["people"]) and lex.objects["bola"] == ("bola", "bolas", "f")
+    nouns = set(lex.objects)
+    for forms, subjects, objects, places in lex.transitive.values():
+        assert len(forms) == 4 and subjects in ("person", "any") and places
+        assert set(objects) <= nouns
+    for forms, subjects, places in lex.intransitive.values():
+        assert len(forms) == 4 and subjects in ("person", "any") and places
+    assert len(lex.game_forms) == 4 and lex.games
+    for row in lex.people + lex.animals + tuple(lex.objects.values()):
+        assert len(row) == 3 and row[2] in ("m", "f")
+    for rows in (lex.states, lex.traits, tuple(lex.determiners.values()), (lex.pronouns,)):
+        assert all(len(row) == 4 for row in rows)
+    assert set(lex.times) == {"present", "past", "future"}
 
 
 def test_grammar_corpus_sentences_and_agreement(corpus):
@@ -215,6 +250,22 @@ def test_tokenizer_save_load(tmp_path, word_tokenizer, corpus):
         TextTokenizer.load(bad)
 
 
+def test_tokenizer_without_mask_token(tmp_path):
+    tok = TextTokenizer("word", 6, vocabulary=["a", "red", "circle"], mask_token=False)
+    assert tok.vocabulary == ["[PAD]", "[UNK]", "a", "red", "circle"] and tok.vocab_size == 5
+    assert tok.special_ids == (0, 1) and tok.mask_id is None
+    np.testing.assert_array_equal(
+        tok(["A red, circle!", "a zebra"]), [[2, 3, 4, 0, 0, 0], [2, 1, 0, 0, 0, 0]]
+    )
+    assert tok.token_id("[MASK]") == tok.unk_id
+    loaded = TextTokenizer.load(tok.save(tmp_path / "tokenizer.json"))
+    assert loaded.get_config() == tok.get_config() and loaded.mask_id is None
+    adapted = TextTokenizer("word", 6, max_tokens=4, mask_token=False).adapt(["b b a c"])
+    assert adapted.vocabulary == ["[PAD]", "[UNK]", "b", "a"]
+    with pytest.raises(ValueError, match="MASK"):
+        make_mlm_dataset(["a red circle"], tok, batch_size=1)
+
+
 def test_tokenizer_bad_arguments():
     with pytest.raises(ValueError, match="level"):
         TextTokenizer("byte")
@@ -222,6 +273,10 @@ def test_tokenizer_bad_arguments():
         TextTokenizer("word", 0)
     with pytest.raises(ValueError, match="adapt"):
         TextTokenizer("word")(["x"])
+    with pytest.raises(ValueError, match="max_tokens"):
+        TextTokenizer("word", max_tokens=3)
+    with pytest.raises(ValueError, match="whitespace"):
+        TextTokenizer("word", vocabulary=["a b"])
 
 
 # --- masking ---
@@ -267,8 +322,13 @@ def test_mask_tokens_is_deterministic_by_seed_and_pure():
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a[2], c[2])
-    seed_pair = mask_tokens(ids, tf.constant([3, 0]), 2, 100, special_ids=SPECIALS)
-    np.testing.assert_array_equal(seed_pair[0], a[0])
+    # zoo.ops.random.as_seed: an int, a scalar tensor and [s, 0] agree; the low 32 bits count.
+    for same in (tf.constant([3, 0]), tf.constant(3, tf.int64), 2**32 + 3):
+        np.testing.assert_array_equal(mask_tokens(ids, same, 2, 100, special_ids=SPECIALS)[0], a[0])
+    spans = mask_spans(ids, 5, 2, special_ids=SPECIALS)
+    np.testing.assert_array_equal(
+        mask_spans(ids, tf.constant([5, 0]), 2, special_ids=SPECIALS)[2], spans[2]
+    )
 
 
 @settings(max_examples=40, deadline=None)

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-from zoo.text.data import TextTokenizer
 from zoo.text.metrics import (
     FILL_IN_EXAMPLES,
     FILL_IN_SENTENCE,
@@ -18,6 +17,7 @@ from zoo.text.metrics import (
     unigram_accuracy,
     unigram_counts,
 )
+from zoo.text.tokenizer import TextTokenizer
 
 TEXTS = [
     "Deixa o menino pegar a bola e aprender.",

@@ -86,7 +86,7 @@ class StackEmbeddings(keras.layers.Layer):
 def encoder_input(encoder, name):
     if not isinstance(encoder, keras.Model) or len(encoder.inputs) != 1:
         raise ValueError(
-            f"encoder must be a built single-input keras.Model (e.g. build_embedding_model). "
+            f"encoder must be a built single-input keras.Model (e.g. an embedding tower). "
             f"Received: {encoder!r}"
         )
     spec = encoder.inputs[0]

@@ -1,7 +1,7 @@
 """zoo.data: readers, synthetic sets, batching and augmentation for every family.
 
 Detection data, landmark data (``.pts``, celeb_a, synthetic faces), labelled images (IDX files
-such as Fashion-MNIST, image folders, P×K batches), pretext streams, text corpora and
+such as Fashion-MNIST, image folders, class splits), pretext streams, text corpora and
 multimodal scenes; bad input raises ``DataError`` naming the file, field and value.
 
 Every detection source returns a ``DetectionData`` whose ``dataset`` yields (unbatched)::

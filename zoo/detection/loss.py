@@ -62,6 +62,7 @@ from zoo.ops.boxes import (
     elementwise_iou,
     iou,
 )
+from zoo.ops.checks import check_int
 
 __all__ = ["YoloLoss", "encode_yolo_targets", "yolo_loss", "yolo_loss_terms"]
 
@@ -69,12 +70,6 @@ BOX_LOSSES = ("mse", "giou", "diou", "ciou")
 OBJECTNESS_LOSSES = ("mse", "bce")
 CLASS_LOSSES = ("mse", "ce")
 OBJECTNESS_TARGETS = ("iou", "one")
-
-
-def _positive_int(value, arg):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{arg} must be a positive int. Received: {arg}={value!r}")
-    return int(value)
 
 
 def _anchor_array(anchors):
@@ -137,8 +132,8 @@ def encode_yolo_targets(
         >>> t[0, 0, 0].numpy()  # centre (0.2, 0.3): cell row 0, column 0
         array([0.1, 0.1, 0.3, 0.5, 1. , 0. , 0. , 1. ], dtype=float32)
     """
-    num_classes = _positive_int(num_classes, "num_classes")
-    S = _positive_int(grid_size, "grid_size")
+    num_classes = check_int("num_classes", num_classes)
+    S = check_int("grid_size", grid_size)
     anchors = _anchor_array(anchors)
     box_format = check_box_format(box_format)
     boxes = tf.cast(tf.convert_to_tensor(boxes), tf.float32)
@@ -471,13 +466,13 @@ class YoloLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.grid_size = _positive_int(grid_size, "grid_size")
+        self.num_classes = check_int("num_classes", num_classes)
+        self.grid_size = check_int("grid_size", grid_size)
         array = _anchor_array(anchors)
         self.anchors = None if array is None else np.asarray(anchors, "float64").tolist()
         if boxes_per_cell is None:
             boxes_per_cell = 2 if array is None else len(array)
-        self.boxes_per_cell = _positive_int(boxes_per_cell, "boxes_per_cell")
+        self.boxes_per_cell = check_int("boxes_per_cell", boxes_per_cell)
         if array is not None and self.boxes_per_cell != len(array):
             raise ValueError(
                 f"With anchors, boxes_per_cell must equal len(anchors)={len(array)}. Received: "

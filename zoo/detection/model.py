@@ -43,18 +43,13 @@ from zoo.backbones.cnn import (
 from zoo.detection.decode import check_nms_args, yolo_detections
 from zoo.detection.loss import YoloLoss
 from zoo.ops.anchors import check_xy_scale
+from zoo.ops.checks import check_int
 
 __all__ = ["YOLO", "build_yolo", "check_anchors"]
 
 V1_HEADS = ("fc", "conv")
 # YOLO nets drop their last down-sampling steps to reach finer grids (see build_backbone).
 _OBJECTNESS_PRIOR = 0.1  # initial sigmoid(t_o): most cells hold no object
-
-
-def _positive_int(value, arg):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{arg} must be a positive int. Received: {arg}={value!r}")
-    return int(value)
 
 
 def check_anchors(anchors):
@@ -142,7 +137,7 @@ class YOLO(keras.Model):
         **kwargs,
     ):
         # === Arguments ===
-        num_classes = _positive_int(num_classes, "num_classes")
+        num_classes = check_int("num_classes", num_classes)
         try:
             input_shape = tuple(int(d) for d in input_shape)
         except (TypeError, ValueError):
@@ -170,7 +165,7 @@ class YOLO(keras.Model):
                 )
         elif boxes_per_cell is None:
             boxes_per_cell = 2
-        boxes_per_cell = _positive_int(boxes_per_cell, "boxes_per_cell")
+        boxes_per_cell = check_int("boxes_per_cell", boxes_per_cell)
         if head is None:
             head = "fc" if anchors is None else "conv"
         if head not in V1_HEADS:
@@ -187,7 +182,7 @@ class YOLO(keras.Model):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{arg} must be a number > 0. Received: {arg}={value!r}")
         if head_width is not None:
-            head_width = _positive_int(head_width, "head_width")
+            head_width = check_int("head_width", head_width)
         xy_scale = check_xy_scale(xy_scale)
         if (
             isinstance(dropout, bool)
@@ -199,7 +194,7 @@ class YOLO(keras.Model):
         stride = BACKBONE_STRIDES[backbone]
         if grid_size is None:
             grid_size = max(1, height // stride)
-        grid_size = _positive_int(grid_size, "grid_size")
+        grid_size = check_int("grid_size", grid_size)
         check_nms_args(score_threshold, iou_threshold, max_detections, "rel_xyxy")
         others = [s for s in OUTPUT_STRIDES.get(backbone, ()) if s != stride]
         if height == width and height % grid_size == 0 and height // grid_size in others:

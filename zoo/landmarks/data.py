@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data.errors import DataError, DataReport
+from zoo.data.readers.tfds_common import load_tfds
 from zoo.landmarks.augment import LandmarkAugmentation, augment_landmarks
 from zoo.landmarks.element import (
     LandmarkData,
@@ -91,20 +92,8 @@ def read_celeb_a(split="train", data_dir=None, *, download=False):
     data = read_celeb_a("validation", data_dir="~/tensorflow_datasets")
     ```
     """
-    import tensorflow_datasets as tfds
-
     source = "tfds:celeb_a"
-    try:
-        builder = tfds.builder("celeb_a", data_dir=data_dir)
-        if download:
-            builder.download_and_prepare()
-        dataset = builder.as_dataset(
-            split=split, decoders={"image": tfds.decode.SkipDecoding()}, shuffle_files=False
-        )
-    except (AssertionError, FileNotFoundError, tfds.core.DatasetNotFoundError) as error:
-        raise DataError(
-            f"cannot load ({error}); prepare it with tfds or pass download=True", file=source
-        ) from None
+    _, dataset = load_tfds("celeb_a", split, data_dir, download=download)
 
     def to_record(example):
         marks = example["landmarks"]

@@ -38,6 +38,7 @@ import numpy as np
 from keras import ops
 
 from zoo.landmarks.loss import COORDINATE_LOSSES, LandmarkLoss
+from zoo.ops.checks import check_int
 
 HEADS = ("regression", "heatmap")
 # The default head: flip this one constant when the benchmark says the other head is better.
@@ -143,12 +144,6 @@ def _tiny_backbone(inputs, width_multiplier):
     return features
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
 def _check_loss(loss):
     if loss is None:
         return LandmarkLoss()
@@ -206,7 +201,7 @@ class LandmarkModel(keras.Model):
         unknown = sorted(set(kwargs) - {"trainable", "dtype"})
         if unknown:
             raise TypeError(f"Unknown arguments for the landmark model: {unknown}")
-        num_landmarks = _positive_int(num_landmarks, "num_landmarks")
+        num_landmarks = check_int("num_landmarks", num_landmarks)
         try:
             input_shape = tuple(int(d) for d in input_shape)
         except (TypeError, ValueError):
@@ -232,7 +227,7 @@ class LandmarkModel(keras.Model):
                 f"width_multiplier must be a number > 0. Received: "
                 f"width_multiplier={width_multiplier!r}"
             )
-        heatmap_stride = _positive_int(heatmap_stride, "heatmap_stride")
+        heatmap_stride = check_int("heatmap_stride", heatmap_stride)
         if heatmap_stride not in (1, 2, 4, 8, 16):
             raise ValueError(
                 f"heatmap_stride must be 1, 2, 4, 8 or 16. Received: heatmap_stride={heatmap_stride}"
@@ -243,7 +238,7 @@ class LandmarkModel(keras.Model):
                 f"input height and width must be multiples of 16 (the head works at stride 16). "
                 f"Received: input_shape={input_shape}"
             )
-        hidden_units = _positive_int(hidden_units, "hidden_units")
+        hidden_units = check_int("hidden_units", hidden_units)
         if (
             isinstance(dropout, bool)
             or not isinstance(dropout, (int, float))
@@ -377,6 +372,13 @@ class LandmarkModel(keras.Model):
         self.compile(**config)
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
+
+    def predict_step(self, data):
+        """What a user wants from ``predict``: ``{"presence": (B,) probability, "landmarks":
+        (B, K, 2) x, y in pixels of the model input}``; ``model(images)`` still returns the
+        raw ``[0, 1]`` coordinates the loss trains on."""
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return serving_outputs_fn(self.image_shape[:2])(self(x, training=False), None)
 
 
 def build_landmark_model(

@@ -2,6 +2,10 @@
 
 - ``model``: the embedding tower and the shared-weight Siamese, triplet and two-tower models.
 - ``loss``: the contrastive loss and the triplet losses (explicit triplets, online mining).
+- ``sampling``: P×K batches for online mining, pair and triplet streams with offline hard
+  mining (``HardMiningCallback``).
+- ``workflow``: the recipes' defaults, data and holdout splits, evaluation against raw pixels,
+  the tower's export.
 """
 
 from zoo.metric_learning.loss import (
@@ -18,16 +22,46 @@ from zoo.metric_learning.model import (
     build_triplet,
     build_two_tower,
 )
+from zoo.metric_learning.sampling import (
+    HardMiningCallback,
+    PairGenerator,
+    TripletGenerator,
+    pk_batches,
+)
+from zoo.metric_learning.two_tower import cross_modal_recall, edge_sketches, sketch_pair_batches
+from zoo.metric_learning.workflow import (
+    SIAMESE_DEFAULTS,
+    TRIPLET_DEFAULTS,
+    evaluate_against_pixels,
+    export_tower,
+    holdout_splits,
+    load_embedding_data,
+    metrics_table,
+)
 
 __all__ = [
+    "cross_modal_recall",
+    "edge_sketches",
+    "sketch_pair_batches",
     "build_embedding_model",
     "build_siamese",
     "build_triplet",
     "build_two_tower",
     "contrastive_loss",
     "ContrastiveLoss",
+    "evaluate_against_pixels",
+    "export_tower",
+    "HardMiningCallback",
+    "holdout_splits",
+    "load_embedding_data",
+    "metrics_table",
+    "PairGenerator",
+    "pk_batches",
+    "SIAMESE_DEFAULTS",
     "triplet_loss",
     "triplet_margin_loss",
+    "TRIPLET_DEFAULTS",
+    "TripletGenerator",
     "TripletLoss",
     "TripletMarginLoss",
 ]

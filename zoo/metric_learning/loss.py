@@ -512,7 +512,8 @@ class TripletLoss(keras.losses.Loss):
 
     Call:
         ``loss(labels, embeddings)``: ``labels (B,)``, ``embeddings (B, dim)``; the batch needs
-        several examples per class (use ``zoo.data.classification.pk_batches``). Returns a scalar.
+        several examples per class (use ``zoo.metric_learning.sampling.pk_batches``). Returns a
+        scalar.
 
     Example:
         >>> model.compile("adam", loss=TripletLoss(margin=0.2, mining="semi-hard"))

@@ -79,15 +79,15 @@ def _prepare_search(queries, gallery, distance):
     return q, g
 
 
-def _block_distances(q, g, g_sq, distance):
+def _block_distances(q, g, distance):
     """Distances used for ranking: squared L2 (monotone in L2) or cosine distance."""
     import tensorflow as tf
 
-    dots = tf.matmul(q, g, transpose_b=True)
+    from zoo.ops.distances import pairwise_squared_l2
+
     if distance == "cosine":
-        return 1.0 - dots
-    q_sq = tf.reduce_sum(q * q, axis=1, keepdims=True)
-    return tf.maximum(q_sq + g_sq[None, :] - 2.0 * dots, 0.0)
+        return 1.0 - tf.matmul(q, g, transpose_b=True)
+    return pairwise_squared_l2(q, g)
 
 
 def _search_blocks(queries, gallery, k, distance, leave_one_out, qbs, gbs):
@@ -96,7 +96,6 @@ def _search_blocks(queries, gallery, k, distance, leave_one_out, qbs, gbs):
 
     q_all, g_all = _prepare_search(queries, gallery, distance)
     num_q, num_g = int(q_all.shape[0]), int(g_all.shape[0])
-    g_sq_all = tf.reduce_sum(g_all * g_all, axis=1)
     inf = tf.constant(np.inf, tf.float32)
     for q0 in range(0, num_q, qbs):
         q = q_all[q0 : q0 + qbs]
@@ -105,7 +104,7 @@ def _search_blocks(queries, gallery, k, distance, leave_one_out, qbs, gbs):
         best_i = tf.zeros((rows, 0), tf.int32)
         for g0 in range(0, num_g, gbs):
             g = g_all[g0 : g0 + gbs]
-            d = _block_distances(q, g, g_sq_all[g0 : g0 + gbs], distance)
+            d = _block_distances(q, g, distance)
             if leave_one_out and g0 < q0 + rows and q0 < g0 + int(g.shape[0]):
                 row_ids = tf.range(q0, q0 + rows)[:, None]
                 col_ids = tf.range(g0, g0 + int(g.shape[0]))[None, :]

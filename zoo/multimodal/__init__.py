@@ -1,12 +1,14 @@
 """zoo.multimodal: CLIP-style contrastive towers for image, text and audio.
 
-- ``data``: synthetic scenes as images, captions and sounds (log-mel features).
+- ``scenes``: synthetic scenes of coloured shapes and their images; ``captions``: their
+  captions and ``CaptionTokenizer`` (the text family's tokenizer); ``audio``: their sounds as
+  log-mel features; ``data``: the three renderings paired, in memory and as ``tf.data``.
 - ``model``: the towers and ``build_clip``; ``loss``: symmetric InfoNCE (``CLIPLoss``).
 - ``metrics``: cross-modal recall@k and the similarity-matrix plot.
 """
 
+from zoo.multimodal.captions import CaptionTokenizer
 from zoo.multimodal.data import (
-    CaptionTokenizer,
     make_multimodal_data,
     multimodal_dataset,
 )

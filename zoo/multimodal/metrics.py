@@ -20,7 +20,7 @@ def cross_modal_recall_at_k(a_emb, b_emb, ks=(1, 5), labels_a=None, labels_b=Non
     Query ``i`` of one modality searches the whole other modality; it is a hit at ``k`` when an
     item with its label is among the ``k`` most similar. Without labels, pair ``i`` is its own
     label (instance retrieval: only the partner counts). With labels (e.g.
-    ``zoo.multimodal.data.scene_keys``), any item describing the same thing counts, which is
+    ``zoo.multimodal.scenes.scene_keys``), any item describing the same thing counts, which is
     the fair measure when several pairs are indistinguishable. Uses the tiled exact search of
     ``zoo.metrics.retrieval``.
 

@@ -451,7 +451,7 @@ def zero_shot_classify(image_tower, text_tower, images, prompts, tokenizer=None,
         images: ``(N, ...)`` inputs of ``image_tower``.
         prompts: per class a prompt: token ids ``(C, L)`` / ``(C, K, L)`` (K prompts a class),
             or strings (a list of C strings or of C lists of strings) with ``tokenizer``.
-        tokenizer: callable strings → token ids (e.g. ``zoo.multimodal.data.CaptionTokenizer``),
+        tokenizer: callable strings → token ids (e.g. ``zoo.multimodal.captions.CaptionTokenizer``),
             needed for string prompts.
         batch_size: inference batch size.
 

@@ -17,6 +17,8 @@ Reference:
 import numpy as np
 from keras import ops
 
+from zoo.ops.checks import check_int
+
 __all__ = ["check_xy_scale", "decode_yolo_grid", "grid_cell_offsets", "kmeans_anchors", "shape_iou"]
 
 MAX_LOG_SCALE = 6.0
@@ -61,16 +63,14 @@ def _check_boxes(boxes_wh, k, max_iter):
         raise ValueError(
             f"boxes_wh must be finite and > 0. Received: boxes_wh[{bad}] = {boxes_wh[bad].tolist()}"
         )
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int. Received: k={k!r}")
+    check_int("k", k)
     distinct = len(np.unique(boxes_wh, axis=0))
     if k > distinct:
         raise ValueError(
             f"k={k} is larger than the number of distinct box shapes ({distinct} of "
             f"{len(boxes_wh)} boxes)."
         )
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int. Received: max_iter={max_iter!r}")
+    check_int("max_iter", max_iter)
     return boxes_wh
 
 
@@ -120,8 +120,7 @@ def kmeans_anchors(boxes_wh, k, seed=0, max_iter=300, n_init=3, center="mean"):
     boxes_wh = _check_boxes(boxes_wh, k, max_iter)
     if center not in ("mean", "median"):
         raise ValueError(f"center must be 'mean' or 'median'. Received: center={center!r}")
-    if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
-        raise ValueError(f"n_init must be a positive int. Received: n_init={n_init!r}")
+    check_int("n_init", n_init)
     reduce = np.mean if center == "mean" else np.median
     rng = np.random.default_rng(seed)
     best_anchors, best_iou = None, -1.0

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.ops.boxes import _to_corners, check_box_format
+from zoo.ops.checks import check_int
 
 __all__ = [
     "batched_non_max_suppression",
@@ -43,15 +44,7 @@ __all__ = [
 
 
 def _check_args(iou_threshold, score_threshold, max_output_size, soft_nms_sigma=0.0):
-    if isinstance(max_output_size, bool) or not isinstance(max_output_size, (int, np.integer)):
-        raise ValueError(
-            f"max_output_size must be a positive Python int. Received: "
-            f"max_output_size={max_output_size!r}"
-        )
-    if max_output_size < 1:
-        raise ValueError(
-            f"max_output_size must be >= 1. Received: max_output_size={max_output_size}"
-        )
+    check_int("max_output_size", max_output_size)
     if not 0.0 < float(iou_threshold) <= 1.0:
         raise ValueError(
             f"iou_threshold must be in (0, 1]. Received: iou_threshold={iou_threshold}"

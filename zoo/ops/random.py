@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
+    "as_seed",
     "hashed_bits",
     "low_bits",
     "normal_from_bits",
@@ -22,6 +23,30 @@ __all__ = [
     "uniform_bits",
     "unit_float",
 ]
+
+
+def as_seed(seed):
+    """A shape-[2] int64 seed tensor from a Python int ``s`` (→ ``[s, 0]``), a scalar integer
+    tensor (the same) or a shape-[2] integer tensor: the one way the zoo turns seeds into the
+    stateless ops' form.
+
+    Only the low 32 bits of each word are kept (what XLA uses), so a transform gives the same
+    numbers in tf.data and inside a ``jit_compile`` training step.
+    """
+    if isinstance(seed, (bool, np.bool_)):
+        raise ValueError(
+            f"seed must be an int or a shape-[2] integer tensor. Received: seed={seed!r}"
+        )
+    if isinstance(seed, (int, np.integer)):
+        return tf.constant([int(seed) & 0xFFFFFFFF, 0], tf.int64)
+    tensor = tf.convert_to_tensor(seed)
+    if tensor.dtype.is_integer and tensor.shape.rank == 0:
+        tensor = tf.stack([tf.cast(tensor, tf.int64), tf.zeros([], tf.int64)])
+    if not tensor.dtype.is_integer or (tensor.shape.rank is not None and tensor.shape != [2]):
+        raise ValueError(
+            f"seed must be an int or a shape-[2] integer tensor. Received: seed={seed!r}"
+        )
+    return low_bits(tf.cast(tensor, tf.int64))
 
 
 def low_bits(seed):

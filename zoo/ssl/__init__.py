@@ -12,9 +12,11 @@ from zoo.ssl.contrastive import (
     nt_xent_loss,
 )
 from zoo.ssl.deepcluster import (
-    DeepClusterTrainer,
+    DeepCluster,
+    DeepClusterCallback,
+)
+from zoo.ssl.kmeans import (
     kmeans,
-    train_deepcluster,
 )
 from zoo.ssl.loss import (
     ColorizationQuantizedLoss,
@@ -89,7 +91,8 @@ __all__ = [
     "colorization_regression_loss",
     "ColorizationQuantizedLoss",
     "ColorizationRegressionLoss",
-    "DeepClusterTrainer",
+    "DeepCluster",
+    "DeepClusterCallback",
     "denoising",
     "encoder_feature_map",
     "images_of",
@@ -123,6 +126,5 @@ __all__ = [
     "SSL_BACKBONES",
     "SSL_METHODS",
     "TASKS",
-    "train_deepcluster",
     "VAE",
 ]

@@ -10,8 +10,8 @@ budget and returns it with the training history:
   ``zoo.ssl.model.build_pretext_model`` adds the task's head, ``zoo.ssl.pretext_loss``;
 - ``"simclr"``: ``zoo.ssl.simclr.build_simclr`` (two augmented views, NT-Xent);
 - ``"vae"``: ``zoo.ssl.vae.build_vae`` (ELBO; the encoder's features are probed);
-- ``"deepcluster"``: ``zoo.ssl.deepcluster.DeepClusterTrainer`` (k-means pseudo-labels
-  every epoch), run epoch by epoch until the budget is spent.
+- ``"deepcluster"``: ``zoo.ssl.deepcluster.DeepCluster`` with its ``DeepClusterCallback``
+  (k-means pseudo-labels every epoch, cluster-balanced batches).
 
 The recipe ``recipes/pretrain_ssl.py`` and ``benchmarks/bench_ssl.py`` both call this, so the
 benchmark measures exactly what users run.
@@ -42,14 +42,9 @@ __all__ = [
 TRANSFORM_TASKS = ("rotation", "jigsaw", "colorization", "inpainting", "denoising")
 DEEPCLUSTER_EPOCH_SAMPLES = 16384  # images per DeepCluster epoch (cluster-balanced draws)
 DEEPCLUSTER_HEAD_WARMUP_STEPS = 300  # head-only steps on the cached features after each reset
-
-
-def _deepcluster_augment(images, seed):
-    """DeepCluster's training augmentation: random crops (area 0.5-1), flips and SimCLR's colour
-    jitter (p = 0.8); no grayscale or blur."""
-    from zoo.ssl.simclr import simclr_augment
-
-    return simclr_augment(images, seed, crop_scale=(0.5, 1.0), grayscale_prob=0.0, blur_prob=0.0)
+# DeepCluster's training augmentation (``simclr_augment`` options): random crops (area 0.5-1),
+# flips and SimCLR's colour jitter (p = 0.8); no grayscale or blur.
+DEEPCLUSTER_AUGMENT = {"crop_scale": (0.5, 1.0), "grayscale_prob": 0.0, "blur_prob": 0.0}
 
 
 SSL_METHODS = (*TRANSFORM_TASKS, "simclr", "vae", "deepcluster")
@@ -71,8 +66,8 @@ class PretrainResult(NamedTuple):
 
     Attributes:
         encoder: the trained encoder (images 0–255 → features), the object passed in if any.
-        model: the training model (pretext model, ``SimCLR``, ``VAE``, or the DeepCluster
-            trainer), for plots of its outputs.
+        model: the training model (pretext model, ``SimCLR``, ``VAE`` or ``DeepCluster``), for
+            plots of its outputs.
         history: per-epoch lists (``loss``, ...).
         seconds: wall-clock training time.
         steps: optimisation steps taken.
@@ -199,27 +194,28 @@ def pretrain_encoder(
             ``labels`` below for DeepCluster's NMI log).
         encoder: a ``keras.Model`` images → ``(B, D)`` to train in place; ``None`` builds
             ``build_ssl_encoder(images.shape[1:], **encoder_options)``.
-        minutes: training budget (``zoo.training.callbacks.TimeBudget``; DeepCluster stops at
-            the first epoch boundary past it).
+        minutes: training budget (``zoo.training.callbacks.TimeBudget``).
         batch_size: images per batch.
         learning_rate: Adam learning rate (also DeepCluster's; pass ``options={"optimizer":
             keras.optimizers.SGD(0.05, momentum=0.9)}`` for the paper's). DeepCluster epochs
             draw ``min(N, DEEPCLUSTER_EPOCH_SAMPLES)`` images unless ``num_samples`` is given;
-            they train on random crops, flips and colour jitter and warm the new head up for
-            ``DEEPCLUSTER_HEAD_WARMUP_STEPS`` steps unless ``augment`` / ``head_warmup_steps``
-            say otherwise.
+            they train on random crops, flips and colour jitter (``DEEPCLUSTER_AUGMENT``) and warm
+            the new head up for ``DEEPCLUSTER_HEAD_WARMUP_STEPS`` steps unless
+            ``augment_options`` / ``head_warmup_steps`` say otherwise.
         seed: data order, transforms, augmentation and head initialisation.
         labels: optional true classes, only for DeepCluster's per-epoch NMI.
         options: method options: the transform's for a pretext task (``num_permutations``,
             ``mode``, ``mask``, ``noise``, …, and ``augment``, the image stream's augmentation
             before labelling: see ``pretext_augmentation``; rotation flips and shifts by
-            default, ``augment=None`` turns it off), ``build_simclr`` / ``build_vae`` /
-            ``DeepClusterTrainer`` keyword arguments otherwise.
+            default, ``augment=None`` turns it off), ``build_simclr`` / ``build_vae`` keyword
+            arguments otherwise, and for DeepCluster those of ``DeepCluster`` (``k``,
+            ``hidden_units``, ``augment_options``), ``compile`` (``optimizer``,
+            ``head_optimizer``) and ``DeepClusterCallback`` (``pca_dim``, ``every``, …).
         encoder_options: ``build_ssl_encoder`` keyword arguments when ``encoder`` is None.
         on_device: pretext tasks only: label batches inside the training step
             (``OnDevicePretext``) instead of in tf.data.
         max_epochs: epoch cap (an epoch is one pass over ``images``).
-        callbacks: extra Keras callbacks (Keras-trained methods).
+        callbacks: extra Keras callbacks.
         verbose: Keras verbosity.
 
     Returns:
@@ -240,18 +236,17 @@ def pretrain_encoder(
     options = dict(options or {})
     start = time.monotonic()
     if method == "deepcluster":
-        model, history, steps = _deepcluster(
-            encoder,
-            images,
-            labels,
-            minutes,
-            batch_size,
-            learning_rate,
-            seed,
-            options,
-            max_epochs,
-            verbose,
+        model, clusters = _deepcluster(
+            encoder, images, labels, batch_size, learning_rate, seed, options, verbose
         )
+        fit = model.fit(
+            clusters.dataset(batch_size),
+            epochs=max_epochs,
+            callbacks=[clusters, *_budget_callbacks(minutes, callbacks, verbose)],
+            verbose=verbose,
+            shuffle=False,  # the callback draws the order
+        )
+        history, steps = fit.history, int(model.optimizer.iterations)
     else:
         model, data = _keras_method(
             method, encoder, images, batch_size, learning_rate, seed, options, on_device
@@ -312,57 +307,34 @@ def _keras_method(method, encoder, images, batch_size, learning_rate, seed, opti
     return model, data
 
 
-def _deepcluster(
-    encoder,
-    images,
-    labels,
-    minutes,
-    batch_size,
-    learning_rate,
-    seed,
-    options,
-    max_epochs,
-    verbose,
-):
-    from zoo.ssl.deepcluster import DeepClusterTrainer
+def _deepcluster(encoder, images, labels, batch_size, learning_rate, seed, options, verbose):
+    """The compiled ``DeepCluster`` model and its ``DeepClusterCallback`` (put first in ``fit``'s
+    callbacks, so that ``TimeBudget`` counts the clustering between epochs)."""
+    from zoo.ssl.deepcluster import DeepCluster, DeepClusterCallback
 
-    options = {"k": 10 * int(np.max(labels) + 1) if labels is not None else 100, **options}
-    k = options.pop("k")
+    options = dict(options)
+    k = options.pop("k", 10 * int(np.max(labels) + 1) if labels is not None else 100)
+    model_options = {
+        key: options.pop(key) for key in ("hidden_units", "augment_options") if key in options
+    }
     # Short budgets: Adam, and an epoch of at most EPOCH_SAMPLES images so that the k-means
     # reassignment happens several times (Fashion-MNIST, 1.5 min: SGD(0.01, 0.9) on full epochs
     # ran 1 epoch, linear probe 0.792; SGD on 16k-image epochs 0.743; Adam on them 0.793).
     optimizer = options.pop("optimizer", None) or keras.optimizers.Adam(learning_rate)
+    head_optimizer = options.pop("head_optimizer", None)
     options.setdefault("num_samples", min(len(images), DEEPCLUSTER_EPOCH_SAMPLES))
     # Random crops, flips and brightness/contrast jitter, and a head fitted to the new
     # pseudo-labels before the encoder trains on them (Fashion-MNIST, 3 minutes, linear probe;
     # random init 0.823): plain 0.791; crops (area 0.5-1) + flips 0.812; + 300 head warm-up
     # steps 0.821; + colour jitter 0.847 (without it k-means can group by overall intensity).
     # With crops + flips, lr 3e-4 gave 0.774, k = 30 0.793, a 512-unit MLP under the head 0.812.
-    options.setdefault("augment", _deepcluster_augment)
+    model_options.setdefault("augment_options", DEEPCLUSTER_AUGMENT)
     options.setdefault("head_warmup_steps", DEEPCLUSTER_HEAD_WARMUP_STEPS)
-    trainer = DeepClusterTrainer(
-        encoder,
-        k,
-        optimizer=optimizer,
-        batch_size=batch_size,
-        seed=seed,
-        **options,
-    )
-    history: dict = {}
-    start = time.monotonic()
-    epoch_seconds = 0.0
-    for epoch in range(max_epochs):
-        elapsed = time.monotonic() - start
-        if epoch and elapsed + epoch_seconds > 60.0 * minutes:
-            break
-        t0 = time.monotonic()
-        logs = trainer.fit(images, epochs=epoch + 1, labels=labels, verbose=verbose)
-        epoch_seconds = time.monotonic() - t0
-        for key, values in logs.items():
-            history.setdefault(key, []).append(values[-1] if isinstance(values, list) else values)
-    per_epoch = (trainer.num_samples or len(images)) // batch_size
-    steps = len(history.get("loss", [])) * max(1, per_epoch)
-    return trainer, history, steps
+    options.setdefault("warmup_batch_size", batch_size)
+    clusters = DeepClusterCallback(images, labels=labels, seed=seed, verbose=verbose, **options)
+    model = DeepCluster(encoder, k, len(images), seed=seed, **model_options)
+    model.compile(optimizer, head_optimizer=head_optimizer)
+    return model, clusters
 
 
 def sample_rows(result, method, images, seed=0, options=None, count=6):
@@ -439,14 +411,17 @@ def sample_rows(result, method, images, seed=0, options=None, count=6):
     return [list(r) for r in rows], ["L input", "predicted colour", "true colour"], None
 
 
-def _cluster_rows(trainer, images, count):
-    assignments = np.asarray(trainer.assignments) if trainer.assignments is not None else None
-    if assignments is None or len(assignments) != len(images):
-        assignments = np.asarray(trainer.cluster(images).assignments)
-    sizes = np.bincount(assignments, minlength=trainer.k)
+def _cluster_rows(model, images, count):
+    if len(images) == model.num_examples:  # the training images: their last clustering
+        assignments = np.asarray(model.pseudo_labels)
+    else:  # other images: the pseudo-class the head predicts
+        assignments = np.argmax(model.predict(images, verbose=0), axis=-1)
+    sizes = np.bincount(assignments, minlength=model.k)
     rows, labels = [], []
     for cluster in np.argsort(-sizes)[:count]:
         members = np.flatnonzero(assignments == cluster)[:count]
+        if not len(members):
+            break
         rows.append(list(images[members]))
         labels.append(f"cluster {cluster} ({sizes[cluster]})")
     return rows, None, labels

@@ -44,7 +44,7 @@ import math
 import keras
 import tensorflow as tf
 
-from zoo.ops.checks import check_int, encoder_feature_dim
+from zoo.ops.checks import check_fraction, check_int, encoder_feature_dim
 from zoo.ops.random import low_bits, split_seed, uniform
 from zoo.ssl.contrastive import NTXentLoss, _check_temperature
 
@@ -82,12 +82,6 @@ def _check_range(name, value, low=0.0, high=None):
             f"Received: {name}={value!r}"
         )
     return a, b
-
-
-def _check_fraction(name, value, high=1.0):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
-        raise ValueError(f"{name} must be a number in [0, {high}]. Received: {name}={value!r}")
-    return float(value)
 
 
 def _bernoulli(seed, batch, p):
@@ -256,13 +250,13 @@ def simclr_augment(
             f"crop_scale and crop_ratio must be > 0. Received: crop_scale={crop_scale}, "
             f"crop_ratio={crop_ratio}"
         )
-    brightness = _check_fraction("brightness", brightness, high=10.0)
-    contrast = _check_fraction("contrast", contrast, high=10.0)
-    saturation = _check_fraction("saturation", saturation, high=10.0)
-    hue = _check_fraction("hue", hue, high=0.5)
-    jitter_prob = _check_fraction("jitter_prob", jitter_prob)
-    grayscale_prob = _check_fraction("grayscale_prob", grayscale_prob)
-    blur_prob = _check_fraction("blur_prob", blur_prob)
+    brightness = check_fraction("brightness", brightness, high=10.0)
+    contrast = check_fraction("contrast", contrast, high=10.0)
+    saturation = check_fraction("saturation", saturation, high=10.0)
+    hue = check_fraction("hue", hue, high=0.5)
+    jitter_prob = check_fraction("jitter_prob", jitter_prob)
+    grayscale_prob = check_fraction("grayscale_prob", grayscale_prob)
+    blur_prob = check_fraction("blur_prob", blur_prob)
     blur_sigma = _check_range("blur_sigma", blur_sigma)
     if blur_prob > 0 and blur_sigma[0] <= 0:
         raise ValueError(f"blur_sigma must be > 0. Received: blur_sigma={blur_sigma}")

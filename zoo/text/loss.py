@@ -1,7 +1,7 @@
 """Masked-token loss: cross-entropy over the selected (masked) positions only.
 
 ``L = Σ_i w_i · CE(t_i, softmax(z_i)) / Σ_i w_i`` over every position ``i`` of the batch, with
-``w_i = 1`` on the positions chosen by ``zoo.text.data.mask_tokens`` / ``mask_spans`` and 0
+``w_i = 1`` on the positions chosen by ``zoo.text.masking.mask_tokens`` / ``mask_spans`` and 0
 elsewhere (padding, unselected tokens). The loss is 0 (finite, zero gradient) when a batch has
 no selected position. Computed in float32 (mixed-precision logits are cast first).
 

@@ -7,7 +7,7 @@
   ``unigram_accuracy`` is its accuracy on the same positions. A model that uses context beats
   it by a wide margin on the grammar corpus.
 - ``evaluate_mlm(model, dataset, unigram_token)`` does both over a dataset of
-  ``(masked_ids, targets, weights)`` (``zoo.text.data.make_mlm_dataset(..., shuffle=False,
+  ``(masked_ids, targets, weights)`` (``zoo.text.masking.make_mlm_dataset(..., shuffle=False,
   repeat=False)``), and returns the ratio and the margin.
 - ``fill_in(model, tokenizer, "Deixa o menino ___ bola e __pren_____")`` completes blanks.
   Word level: a word made only of ``_`` is one hidden word; a word with letters and ``_``

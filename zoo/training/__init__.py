@@ -6,7 +6,7 @@ Every piece is usable on its own; ``train`` strings them together for recipes::
     args = parse_flags(parser)
     strategy = configure(args)                        # strategy, seed, mixed precision
     with strategy.scope():                            # the caller owns the scope
-        model = build_yolo(...)
+        model = build_model(...)
         model.compile(optimizer, loss, **compile_options(args))
     result = train(model, train_ds, args, recipe="yolo", validation_data=val_ds)
 """

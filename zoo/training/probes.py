@@ -3,7 +3,7 @@
 The protocol of the self-supervised family (fixed in advance, the same for every encoder):
 
 - features = the encoder's output (the pooled vector after its last conv stage; what
-  ``zoo.ssl.model.build_ssl_encoder`` returns), computed with ``training=False``;
+  self-supervised encoders return), computed with ``training=False``;
 - ``linear_probe``: multinomial logistic regression (scikit-learn, L-BFGS, the standard tool)
   on standardised frozen features;
 - ``knn_probe``: weighted k-NN vote (cosine, k = 20, weights exp(sim / 0.07) as in
@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from zoo.metrics.retrieval import compute_embeddings, knn_search
+from zoo.ops.checks import check_fraction
 
 __all__ = [
     "features",
@@ -39,14 +40,9 @@ __all__ = [
 ]
 
 
-def _check_fraction(fraction):
-    if not 0.0 < float(fraction) <= 1.0:
-        raise ValueError(f"fraction must lie in (0, 1]. Received: fraction={fraction}")
-
-
 def label_fraction_indices(labels, fraction, seed=0):
     """Sorted indices of a class-stratified ``fraction`` of ``labels`` (at least one per class)."""
-    _check_fraction(fraction)
+    fraction = check_fraction("fraction", fraction, include_low=False)
     labels = np.asarray(labels).reshape(-1)
     if fraction == 1.0:
         return np.arange(len(labels))
@@ -70,7 +66,7 @@ def label_fraction(data, fraction, seed=0):
     Returns:
         ``ClassificationData`` (the same class names).
     """
-    _check_fraction(fraction)
+    fraction = check_fraction("fraction", fraction, include_low=False)
     if fraction == 1.0:
         return data
     return data.take(label_fraction_indices(data.labels, fraction, seed))

@@ -8,7 +8,7 @@ Example:
     >>> batch = global_batch_size(32, strategy)      # 32 per replica
     >>> dataset = distribute_dataset(dataset)          # auto-shard by DATA  # doctest: +SKIP
     >>> with strategy.scope():                          # doctest: +SKIP
-    ...     model = build_yolo(...); model.compile(...)
+    ...     model = build_model(...); model.compile(...)
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from keras.utils import bounding_boxes
 
 from zoo.data.detection import DetectionData, decode_image_bytes, make_element
 from zoo.data.errors import DataError, DataReport
+from zoo.data.readers.tfds_common import load_tfds
 
 # name prefix -> (flag in objects that marks boxes to skip, option name)
 _SKIP_FLAGS = {"voc": "is_difficult", "coco": "is_crowd"}
@@ -58,21 +59,9 @@ def read_tfds(name, split="train", data_dir=None, *, skip_flagged=None, download
     data = read_tfds("voc/2007", split="validation", data_dir="~/tensorflow_datasets")
     ```
     """
-    import tensorflow_datasets as tfds
-
     source = f"tfds:{name}"
     family = name.split("/")[0].split(":")[0]
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-        if download:
-            builder.download_and_prepare()
-        dataset = builder.as_dataset(
-            split=split, decoders={"image": tfds.decode.SkipDecoding()}, shuffle_files=False
-        )
-    except (AssertionError, FileNotFoundError, tfds.core.DatasetNotFoundError) as error:
-        raise DataError(
-            f"cannot load ({error}); prepare it with tfds or pass download=True", file=source
-        ) from None
+    builder, dataset = load_tfds(name, split, data_dir, download=download)
     objects = builder.info.features["objects"] if "objects" in builder.info.features else None
     if objects is None or "bbox" not in objects or "label" not in objects:
         raise DataError("not a detection set (no objects.bbox / objects.label)", file=source)

@@ -30,8 +30,8 @@ import tensorflow as tf
 
 from zoo.ops.color import lab_numpy, rgb_to_lab
 from zoo.ops.random import (
+    as_seed,
     hashed_bits,
-    low_bits,
     normal_from_bits,
     split_seed,
     uniform,
@@ -65,26 +65,6 @@ _SEGMENTS_PER_STROKE = 4
 
 
 # === seeds and checks ===
-
-
-def as_seed(seed):
-    """A shape-[2] int64 seed tensor from a Python int ``s`` (→ ``[s, 0]``) or a [2] tensor.
-
-    Only the low 32 bits of each word are kept (what XLA uses), so a transform gives the same
-    numbers in tf.data and inside a ``jit_compile`` training step.
-    """
-    if isinstance(seed, (bool, np.bool_)):
-        raise ValueError(
-            f"seed must be an int or a shape-[2] integer tensor. Received: seed={seed!r}"
-        )
-    if isinstance(seed, (int, np.integer)):
-        return tf.constant([int(seed) & 0xFFFFFFFF, 0], tf.int64)
-    tensor = tf.convert_to_tensor(seed)
-    if not tensor.dtype.is_integer or (tensor.shape.rank is not None and tensor.shape != [2]):
-        raise ValueError(
-            f"seed must be an int or a shape-[2] integer tensor. Received: seed={seed!r}"
-        )
-    return low_bits(tf.cast(tensor, tf.int64))
 
 
 def _split(seed, num):
