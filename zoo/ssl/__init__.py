@@ -34,26 +34,24 @@ from zoo.ssl.model import (
     build_ssl_encoder,
     encoder_feature_map,
 )
-from zoo.ssl.pretext.pipeline import (
-    OnDevicePretext,
-    PretextLayer,
-    images_of,
-    make_pretext_dataset,
-)
-from zoo.ssl.pretext.transforms import (
+from zoo.ssl.pretext import (
     PRETEXT_TASKS,
     TASKS,
+    OnDevicePretext,
+    PretextLayer,
     ab_bins,
     as_seed,
     batch_seed,
     colorization,
     denoising,
+    images_of,
     inpainting,
     inpainting_masks,
     jigsaw,
     jigsaw_crop,
     jigsaw_min_distance,
     jigsaw_permutations,
+    make_pretext_dataset,
     pretext_options,
     pretext_transform,
     quantize_ab,

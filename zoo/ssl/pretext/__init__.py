@@ -19,29 +19,26 @@ inputs, targets = pretext_transform("rotation", batch, seed=batch_seed(0, 0))
 ```
 """
 
-from zoo.ssl.pretext.pipeline import OnDevicePretext, PretextLayer, images_of, make_pretext_dataset
-from zoo.ssl.pretext.transforms import (
-    PRETEXT_TASKS,
-    TASKS,
-    ab_bins,
-    as_seed,
-    batch_seed,
-    colorization,
-    denoising,
-    inpainting,
-    inpainting_masks,
+from zoo.ops.random import as_seed
+from zoo.ssl.pretext.colorization_task import ab_bins, colorization, quantize_ab
+from zoo.ssl.pretext.common import batch_seed, pretext_options
+from zoo.ssl.pretext.denoising_task import denoising
+from zoo.ssl.pretext.inpainting_task import inpainting, inpainting_masks
+from zoo.ssl.pretext.jigsaw_task import (
     jigsaw,
     jigsaw_crop,
     jigsaw_min_distance,
     jigsaw_permutations,
-    pretext_options,
-    pretext_transform,
-    quantize_ab,
-    rotate_images,
-    rotation,
     shuffle_tiles,
+)
+from zoo.ssl.pretext.pipeline import OnDevicePretext, PretextLayer, images_of, make_pretext_dataset
+from zoo.ssl.pretext.registry import (
+    PRETEXT_TASKS,
+    TASKS,
+    pretext_transform,
     split_pretext_transform,
 )
+from zoo.ssl.pretext.rotation_task import rotate_images, rotation
 
 __all__ = [
     "ab_bins",

@@ -23,12 +23,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from zoo.ssl.pretext.transforms import (
-    PRETEXT_TASKS,
-    batch_seed,
-    pretext_options,
-    split_pretext_transform,
-)
+from zoo.ssl.pretext.common import batch_seed, pretext_options
+from zoo.ssl.pretext.registry import PRETEXT_TASKS, split_pretext_transform
 
 _LAYER_KWARGS = ("name", "dtype", "trainable", "autocast")
 
