@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,6 +22,7 @@ import tensorflow as tf  # noqa: E402
 import zoo.metrics  # noqa: E402
 import zoo.ops  # noqa: E402
 from zoo.data import detection_pipeline, render_shapes, synthetic_shapes  # noqa: E402
+from zoo.training.cli import run_cli
 
 
 def rate(fn, repeat):
@@ -163,4 +165,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

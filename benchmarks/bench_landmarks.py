@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import train_landmarks  # noqa: E402  (the recipe, so the benchmark measures what ships)
 
 from zoo.landmarks.model import DEFAULT_HEAD, HEADS  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 
 
 def tflite_latency_ms(path, image_size, runs=200, warmup=20, num_threads=1):
@@ -159,4 +160,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -63,6 +63,7 @@ from zoo.metrics.retrieval import (  # noqa: E402
     retrieval_metrics,
 )
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
+from zoo.training.cli import run_cli
 
 # The recipe defaults (zoo.metric_learning.TRIPLET_DEFAULTS / SIAMESE_DEFAULTS, read by
 # recipes/train_triplet.py and recipes/train_siamese.py); --set overrides TOWER and TRIPLET here.
@@ -524,4 +525,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -77,6 +77,8 @@ _M = np.array(
         [0.0193339, 0.1191920, 0.9503041],
     ]
 )
+from zoo.training.cli import run_cli  # noqa: E402
+
 _M_WHITE = (_M / np.array([0.95047, 1.0, 1.08883])[:, None]).T.astype(np.float32)
 _D = 6.0 / 29.0
 
@@ -405,4 +407,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -60,6 +60,7 @@ from zoo.data.classification import (  # noqa: E402
 from zoo.ops import rgb_to_lab
 from zoo.ssl.model import build_ssl_encoder
 from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder
+from zoo.training.cli import run_cli  # noqa: E402
 from zoo.training.probes import fine_tune, probe_encoder
 
 GRAY_METHODS = [m for m in SSL_METHODS if m != "colorization"]
@@ -236,4 +237,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -47,6 +47,7 @@ from zoo.text.metrics import (
 from zoo.text.model import build_mlm_model, build_text_encoder
 from zoo.text.tokenizer import TextTokenizer, words_per_text
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 
 MODEL = {"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "num_layers": 2, "dropout": 0.1}
 LENGTH = {
@@ -175,4 +176,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

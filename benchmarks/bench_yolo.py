@@ -47,6 +47,7 @@ from zoo.detection import detection_model  # noqa: E402
 from zoo.detection.evaluate import collect_detections  # noqa: E402
 from zoo.detection.export import tflite_predict  # noqa: E402
 from zoo.metrics import coco_map  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 
 
 def median_ms(fn, repeat):
@@ -438,4 +439,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,6 +42,7 @@ from zoo.metrics.plots import image_grid, plot_bars, plot_history  # noqa: E402
 from zoo.ssl.model import build_ssl_encoder
 from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder, sample_rows
 from zoo.training import build_parser, configure, parse_flags  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 from zoo.training.probes import probe_encoder
 from zoo.training.run_dir import create_run_dir  # noqa: E402
 
@@ -224,4 +226,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,6 +51,7 @@ from zoo.text.metrics import (
 from zoo.text.model import build_mlm_model, build_text_encoder
 from zoo.text.tokenizer import LEVELS, TextTokenizer, words_per_text
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 12, "batch_size": 64, "steps_per_epoch": 200}
@@ -268,4 +270,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

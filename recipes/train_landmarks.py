@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -46,6 +47,7 @@ from zoo.landmarks.model import (  # noqa: E402
     pixel_landmark_model,
 )
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 60, "batch_size": 32, "image_size": 96, "time_budget": 9.0}
@@ -221,4 +223,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

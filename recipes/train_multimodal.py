@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -74,6 +75,7 @@ from zoo.training import (  # noqa: E402
     resolve_verbose,
     train,
 )
+from zoo.training.cli import run_cli  # noqa: E402
 
 PAIRS = ("image-text", "image-audio", "audio-text")
 
@@ -398,4 +400,4 @@ def print_metrics(metrics):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

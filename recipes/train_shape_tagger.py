@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,6 +29,7 @@ import tensorflow as tf  # noqa: E402
 from zoo.data import detection_pipeline, load_detection_data, synthetic_shapes  # noqa: E402
 from zoo.export import export_saved_model, export_tflite, next_version, verify_export  # noqa: E402
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 8, "batch_size": 32, "image_size": 96}
@@ -161,4 +163,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -24,6 +24,7 @@ Runtime: about 5 minutes on a 2-core CPU with the defaults; `--smoke` well under
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -46,6 +47,7 @@ from zoo.metric_learning.workflow import (  # noqa: E402
     write_metrics,
 )
 from zoo.training import compile_options, configure, parse_flags, train  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 
 # === Hyperparameters ===
 # Every default lives in zoo.metric_learning.SIAMESE_DEFAULTS (the benchmark reads it too):
@@ -159,4 +161,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,6 +33,7 @@ from zoo.metric_learning import cross_modal_recall, edge_sketches, sketch_pair_b
 from zoo.metric_learning.loss import ContrastiveLoss
 from zoo.metric_learning.model import build_embedding_model, build_two_tower
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
+from zoo.training.cli import run_cli  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 8, "batch_size": 64, "image_size": None, "steps_per_epoch": 150}
@@ -111,4 +113,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -55,6 +56,7 @@ from zoo.training import (  # noqa: E402
     parse_flags,
     train,
 )
+from zoo.training.cli import run_cli  # noqa: E402
 
 # === Hyperparameters ===
 # Batch 16: with a fixed time budget on a CPU, more (noisier) steps beat bigger batches.
@@ -379,4 +381,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -19,7 +19,7 @@ def test_yolo_split_holds_the_same_images_boxes_and_classes_as_the_coco_split(
     tmp_path, load_script
 ):
     bench = load_script("benchmarks/bench_yolo.py")
-    ann = bench.write_coco_shapes(tmp_path / "coco", 10, seed=3, image_size=64)
+    ann = bench.write_coco_shapes(tmp_path / "coco", 12, seed=3, image_size=64)
     coco = load_detection_data(str(ann), split="train")
     train, val = split_detection_data(coco, 0.3, seed=0)
     yaml = bench.write_yolo_split(tmp_path / "yolo", ann, {"train": train.files, "val": val.files})

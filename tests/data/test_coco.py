@@ -1,5 +1,6 @@
 import json
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -107,7 +108,7 @@ def test_missing_key(coco_dir):
 
 def test_missing_image_file(coco_dir):
     (coco_dir / "images" / "b.png").unlink()
-    with pytest.raises(DataError, match=r"b\.png: image file not found"):
+    with pytest.raises(DataError, match=r"images\[1\]\.file_name = 'b\.png': image not found"):
         read_coco(coco_dir / "annotations.json", coco_dir / "images")
 
 
@@ -132,3 +133,60 @@ def test_size_mismatch_with_json(coco_dir):
         DataError, match=r"images\[0\] width x height = '41x30': disagrees with the image file"
     ):
         read_coco(path, coco_dir / "images")
+
+
+def _annotation_tool_layout(tmp_path, write_image, file_names):
+    """data/annotations.json whose file_name values are relative to the JSON's own folder."""
+    root = tmp_path / "data"
+    for i, file_name in enumerate(file_names):
+        write_image(root / file_name, 16, 12, seed=i)
+    doc = {
+        "images": [
+            {"id": i, "file_name": f, "width": 16, "height": 12} for i, f in enumerate(file_names)
+        ],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [
+            {"id": i, "image_id": i, "category_id": 1, "bbox": [1, 1, 5, 5]}
+            for i in range(len(file_names))
+        ],
+    }
+    (root / "annotations.json").write_text(json.dumps(doc))
+    return root
+
+
+def test_file_names_relative_to_the_json_folder_resolve(tmp_path, write_image):
+    root = _annotation_tool_layout(tmp_path, write_image, ["train/00000.png", "train/00001.png"])
+    data = read_coco(root / "annotations.json")
+    assert data.num_examples == 2
+    assert [os.path.relpath(p, root) for p in data.files] == ["train/00000.png", "train/00001.png"]
+
+
+def test_basenames_resolve_in_the_image_folders(tmp_path, write_image):
+    root = _annotation_tool_layout(tmp_path, write_image, ["images/a.png"])
+    doc = json.loads((root / "annotations.json").read_text())
+    doc["images"][0]["file_name"] = "C:/export/job 7/a.png".replace("C:/", "/abs/")
+    (root / "annotations.json").write_text(json.dumps(doc))
+    data = read_coco(root / "annotations.json")
+    assert os.path.relpath(data.files[0], root) == os.path.join("images", "a.png")
+
+
+def test_image_dir_is_tried_first(tmp_path, write_image):
+    root = _annotation_tool_layout(tmp_path, write_image, ["a.png"])
+    write_image(tmp_path / "other" / "a.png", 16, 12, seed=5)
+    data = read_coco(root / "annotations.json", tmp_path / "other")
+    assert data.files[0] == os.path.join(str(tmp_path / "other"), "a.png")
+
+
+def test_missing_image_lists_what_was_tried(tmp_path, write_image):
+    root = _annotation_tool_layout(tmp_path, write_image, ["train/a.png"])
+    (root / "train" / "a.png").unlink()
+    with pytest.raises(DataError) as info:
+        read_coco(root / "annotations.json", tmp_path / "pics")
+    message = str(info.value)
+    for tried in (
+        tmp_path / "pics" / "train" / "a.png",
+        root / "train" / "a.png",
+        root / "images" / "a.png",
+    ):
+        assert str(tried) in message
+    assert "--image-dir" in message and "image_dir=" in message

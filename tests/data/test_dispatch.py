@@ -14,7 +14,10 @@ def test_json_with_image_dir_argument(coco_dir, tmp_path):
     moved = tmp_path / "elsewhere.json"
     moved.write_text((coco_dir / "annotations.json").read_text())
     (coco_dir / "images").rename(tmp_path / "pics")
-    with pytest.raises(DataError, match="no image folder: pass image_dir"):
+    with pytest.raises(
+        DataError,
+        match=r"images\[0\]\.file_name = 'a\.png': image not found \(tried .*; pass the image folder with --image-dir",
+    ):
         load_detection_data(str(moved))
     assert load_detection_data(str(moved), image_dir=str(tmp_path / "pics")).num_examples == 3
 
@@ -92,3 +95,20 @@ def test_split_detection_data_is_a_seeded_partition():
     assert key(again) == key(val)
     with pytest.raises(ValueError, match="fraction=1.5"):
         split_detection_data(data, 1.5)
+
+
+@pytest.mark.parametrize("num_images", [1, 4, 10])
+def test_a_small_set_is_validated_on_its_training_images(num_images):
+    from zoo.data import split_detection_data, synthetic_shapes
+
+    data = synthetic_shapes(num_images, image_size=(16, 16), seed=0)
+    with pytest.warns(UserWarning, match=f"only {num_images} images; validating on the training"):
+        train, val = split_detection_data(data, 0.1)
+    assert train is data and val is data
+
+
+def test_eleven_images_are_split():
+    from zoo.data import split_detection_data, synthetic_shapes
+
+    train, val = split_detection_data(synthetic_shapes(11, image_size=(16, 16), seed=0), 0.1)
+    assert (train.num_examples, val.num_examples) == (10, 1)

@@ -55,9 +55,36 @@ def test_fit_anchors_are_relative_sorted_and_match_kmeans_quality(data):
     assert (inter / union).max(axis=1).mean() > 0.5
 
 
-def test_fit_anchors_refuses_too_few_boxes(data):
-    with pytest.raises(ValueError, match="k=500"):
-        fit_anchors(data, 500)
+def test_fit_anchors_on_a_small_set_fits_one_per_distinct_shape_with_a_warning(data):
+    distinct = len(
+        np.unique(
+            np.round(
+                np.concatenate(
+                    [
+                        (e["bounding_boxes"]["boxes"][:, 2:] - e["bounding_boxes"]["boxes"][:, :2])
+                        / 64.0
+                        for e in data.dataset.as_numpy_iterator()
+                    ]
+                ),
+                6,
+            ),
+            axis=0,
+        )
+    )
+    with pytest.warns(UserWarning, match=f"cannot give k=500 anchors; fitting {distinct}"):
+        anchors = fit_anchors(data, 500)
+    assert len(anchors) == distinct < 500
+
+
+def test_fit_anchors_without_boxes_falls_back_to_yolov2_anchors():
+    from zoo.detection.pipeline import YOLOV2_ANCHORS
+
+    empty = synthetic_shapes(2, image_size=(32, 32), seed=0, num_classes=1, empty_fraction=1.0)
+    with pytest.warns(UserWarning, match="no boxes .* using YOLOv2's 5 anchors"):
+        anchors = fit_anchors(empty, 5)
+    assert anchors == list(YOLOV2_ANCHORS) and len(anchors) == 5
+    areas = [w * h for w, h in anchors]
+    assert areas == sorted(areas)
 
 
 def test_make_yolo_dataset_targets_equal_encoding_of_the_batch_boxes(data):

@@ -140,3 +140,19 @@ def test_verify_bad_arguments(tiny_model, images, tflite_paths):
         )
     with pytest.raises(ValueError, match="missing"):
         verify_export(tiny_model, {"img": images}, tflite_paths=[tflite_paths["float32"]])
+
+
+def test_int8_drop_is_raised_or_logged(caplog):
+    import logging
+
+    from zoo.export.verify import check_int8_drop_action, report_int8_drop
+
+    with pytest.raises(RuntimeError, match="collapsed"):
+        report_int8_drop("model_int8.tflite: collapsed", "raise")
+    with caplog.at_level(logging.WARNING, logger="zoo.export"):
+        report_int8_drop("model_int8.tflite: collapsed", "warn")
+    assert "model_int8.tflite: collapsed" in caplog.text
+    with pytest.raises(
+        ValueError, match="on_int8_drop must be 'raise' or 'warn'. Received: 'skip'"
+    ):
+        check_int8_drop_action("skip")

@@ -120,6 +120,20 @@ def scale_filters(filters, width_multiplier, divisor=8):
     return max(divisor, int(round(filters * width_multiplier / divisor)) * divisor)
 
 
+def conv_bn_relu(x, filters, name, suffix="", stride=1, bn_momentum=0.99, bn_epsilon=1e-3):
+    """3x3 conv (no bias) -> BatchNormalization -> ReLU, the unit of the zoo's small CNNs.
+
+    Layers are named ``{name}_conv{suffix}``, ``{name}_bn{suffix}`` and ``{name}_relu{suffix}``.
+    """
+    x = keras.layers.Conv2D(
+        filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv{suffix}"
+    )(x)
+    x = keras.layers.BatchNormalization(
+        momentum=bn_momentum, epsilon=bn_epsilon, name=f"{name}_bn{suffix}"
+    )(x)
+    return keras.layers.ReLU(name=f"{name}_relu{suffix}")(x)
+
+
 def _repeats(n, depth_multiplier):
     return max(1, int(math.ceil(n * depth_multiplier)))
 

@@ -12,12 +12,13 @@ Box coordinates are pixel edges: a box covering pixel columns 3..5 inclusive is 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from zoo.data.errors import DataReport
+from zoo.data.errors import DataError, DataReport
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -104,6 +105,11 @@ class DetectionData:
         return records.map(self.decode_fn, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
+# A set this small is validated on its training images (as Ultralytics does for its 8-image
+# sets): holding one image out would leave too little to train on and a meaningless score.
+SMALL_SET_IMAGES = 10
+
+
 def split_detection_data(data, fraction=0.1, seed=0):
     """Splits one source into (train, validation) by a seeded shuffle of its records.
 
@@ -116,7 +122,8 @@ def split_detection_data(data, fraction=0.1, seed=0):
         seed: shuffle seed.
 
     Returns:
-        ``(train, validation)`` ``DetectionData`` sharing ``class_names`` and ``report``.
+        ``(train, validation)`` ``DetectionData`` sharing ``class_names`` and ``report``; for a
+        set of at most ``SMALL_SET_IMAGES`` images, ``(data, data)`` with a warning.
 
     Example:
         >>> train, val = split_detection_data(read_coco("ann.json", "images"), 0.1)
@@ -124,8 +131,14 @@ def split_detection_data(data, fraction=0.1, seed=0):
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1). Received: fraction={fraction!r}")
     total = data.num_examples
-    if not total or total < 2:
-        raise ValueError(f"{data.source}: cannot split {total!r} images into train and validation")
+    if not total:
+        raise DataError("no images to split into train and validation", file=data.source)
+    if total <= SMALL_SET_IMAGES:
+        warnings.warn(
+            f"{data.source}: only {total} images; validating on the training images",
+            stacklevel=2,
+        )
+        return data, data
     num_val = min(total - 1, max(1, int(round(total * fraction))))
     order = np.random.default_rng(seed).permutation(total)
     val_index = tf.constant(np.sort(order[:num_val]), tf.int64)

@@ -9,8 +9,6 @@ mAP@0.5 on validation images next to the fp32 file's, and it fails loudly when i
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import tensorflow as tf
 
@@ -23,6 +21,7 @@ from zoo.export import (
     run_tflite,
     verify_export,
 )
+from zoo.export.verify import check_int8_drop_action, report_int8_drop
 from zoo.metrics import coco_map
 
 __all__ = ["export_yolo", "next_version", "tflite_predict"]
@@ -126,8 +125,7 @@ def export_yolo(
         RuntimeError: the int8 file lost more than ``int8_map50_tolerance`` of mAP@0.5
             (with ``on_int8_drop="raise"``).
     """
-    if on_int8_drop not in ("raise", "warn"):
-        raise ValueError(f"on_int8_drop must be 'raise' or 'warn'. Received: {on_int8_drop!r}")
+    check_int8_drop_action(on_int8_drop)
     size = tuple(int(d) for d in model.input.shape[1:3])
     names = list(class_names or train_data.class_names)
     detector = detection_model(
@@ -189,9 +187,7 @@ def export_yolo(
             f"{int8}: int8 mAP@0.5 {maps['int8']:.4f} is more than {int8_map50_tolerance} below "
             f"the fp32 file's {maps['fp32']:.4f}: the int8 detector collapsed"
         )
-        if on_int8_drop == "raise":
-            raise RuntimeError(message)
-        logging.getLogger(__name__).warning(message)
+        report_int8_drop(message, on_int8_drop)
         summary[int8.name] = "WARNING, collapsed: " + summary[int8.name]
     return {
         "int8_ok": int8_ok,

@@ -351,16 +351,9 @@ class YOLO(keras.Model):
         still returns the raw head output, for the loss and export."""
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         raw = self(x, training=False)
+        head = (self.num_classes, self.boxes_per_cell, self.anchors)
         out = yolo_detections(
-            raw,
-            self.num_classes,
-            self.boxes_per_cell,
-            self.anchors,
-            score_threshold=self.score_threshold,
-            iou_threshold=self.iou_threshold,
-            max_detections=self.max_detections,
-            box_format="rel_xyxy",
-            xy_scale=self.xy_scale,
+            raw, *head, **self._nms, box_format="rel_xyxy", xy_scale=self.xy_scale
         )
         height, width = self.image_shape[:2]
         scale = keras.ops.convert_to_tensor([width, height, width, height], "float32")

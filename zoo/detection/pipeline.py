@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -12,6 +14,13 @@ __all__ = ["fit_anchors", "make_yolo_dataset"]
 
 # Cache decoded, resized images in memory below this many bytes (then every epoch re-uses them).
 CACHE_LIMIT_BYTES = 2 * 1024**3
+
+
+# YOLOv2's VOC anchors (13x13 grid units) as fractions of the image, sorted by area.
+YOLOV2_ANCHORS = tuple(
+    (round(w / 13, 5), round(h / 13, 5))
+    for w, h in ((1.08, 1.19), (3.42, 4.41), (9.42, 5.11), (6.63, 11.38), (16.62, 10.52))
+)
 
 
 def fit_anchors(data, k, seed=0, max_images=2000):
@@ -27,10 +36,9 @@ def fit_anchors(data, k, seed=0, max_images=2000):
         max_images: read at most this many images' boxes.
 
     Returns:
-        A list of ``k`` ``(w, h)`` tuples, fractions of the image, sorted by area.
-
-    Raises:
-        ValueError: the data holds fewer than ``k`` boxes.
+        A list of ``(w, h)`` tuples, fractions of the image, sorted by area: ``k`` of them, or
+        fewer for a small set (one per distinct box shape, with a warning naming the count), or
+        YOLOv2's anchors when the set holds no box at all (with a warning).
     """
     shapes = []
     for element in data.dataset.take(max_images).as_numpy_iterator():
@@ -40,11 +48,21 @@ def fit_anchors(data, k, seed=0, max_images=2000):
             shapes.append((boxes[:, 2:] - boxes[:, :2]) / np.array([width, height], np.float32))
     shapes = np.concatenate(shapes) if shapes else np.zeros((0, 2), np.float32)
     shapes = shapes[(shapes > 0).all(axis=1)]
-    if len(shapes) < k:
-        raise ValueError(
-            f"{data.source}: {len(shapes)} boxes in the first {max_images} images cannot give "
-            f"k={k} anchors"
+    distinct = len(np.unique(np.round(shapes, 6), axis=0))
+    if distinct == 0:
+        warnings.warn(
+            f"{data.source}: no boxes in the first {max_images} images; using YOLOv2's "
+            f"{len(YOLOV2_ANCHORS)} anchors",
+            stacklevel=2,
         )
+        return list(YOLOV2_ANCHORS)
+    if distinct < k:
+        warnings.warn(
+            f"{data.source}: {len(shapes)} boxes of {distinct} distinct shapes in the first "
+            f"{max_images} images cannot give k={k} anchors; fitting {distinct}",
+            stacklevel=2,
+        )
+        k = distinct
     anchors, _ = kmeans_anchors(shapes, k, seed=seed)
     return [(round(float(w), 5), round(float(h), 5)) for w, h in np.asarray(anchors)]
 

@@ -27,6 +27,7 @@ hold the model's parameters.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -95,6 +96,24 @@ class ExportMismatchError(Exception):
 
 
 # === TFLite helpers ===
+
+
+INT8_DROP_ACTIONS = ("raise", "warn")
+
+
+def check_int8_drop_action(on_int8_drop):
+    """Validates ``on_int8_drop``: ``"raise"`` or ``"warn"``."""
+    if on_int8_drop not in INT8_DROP_ACTIONS:
+        raise ValueError(f"on_int8_drop must be 'raise' or 'warn'. Received: {on_int8_drop!r}")
+
+
+def report_int8_drop(message, on_int8_drop):
+    """An int8 file scored too far below its fp32 twin: ``"raise"`` -> ``RuntimeError``,
+    ``"warn"`` -> a logged warning (the caller marks the file in its summary)."""
+    check_int8_drop_action(on_int8_drop)
+    if on_int8_drop == "raise":
+        raise RuntimeError(message)
+    logging.getLogger("zoo.export").warning(message)
 
 
 def _interpreter(path):

@@ -12,7 +12,6 @@ int8 drift the way users judge it.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from zoo.export import (
     run_tflite,
     verify_export,
 )
+from zoo.export.verify import check_int8_drop_action, report_int8_drop
 from zoo.landmarks.metrics import collect_predictions, metrics_from_predictions, nme
 from zoo.landmarks.model import pixel_landmark_model, serving_outputs_fn
 
@@ -153,8 +153,7 @@ def export_landmarks(
         ...                        eye_indices=val_data.eye_indices)
         >>> out["int8_nme_minus_fp32"]
     """
-    if on_int8_drop not in ("raise", "warn"):
-        raise ValueError(f"on_int8_drop must be 'raise' or 'warn'. Received: {on_int8_drop!r}")
+    check_int8_drop_action(on_int8_drop)
     size = tuple(int(d) for d in model.input_shape[1:3])
     head = getattr(model, "head", None)
     if float_layers is None:
@@ -207,9 +206,7 @@ def export_landmarks(
             f"{int8}: int8 NME {file_metrics['tflite_int8']['nme']:.4f} is more than "
             f"{int8_nme_tolerance} above the fp32 file's {file_metrics['tflite_fp32']['nme']:.4f}"
         )
-        if on_int8_drop == "raise":
-            raise RuntimeError(message)
-        logging.getLogger(__name__).warning(message)
+        report_int8_drop(message, on_int8_drop)
     return {
         "saved_model": saved,
         "tflite_fp32": fp32,

@@ -37,6 +37,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from zoo.backbones.cnn import conv_bn_relu
 from zoo.landmarks.loss import COORDINATE_LOSSES, LandmarkLoss
 from zoo.ops.checks import check_int
 
@@ -125,11 +126,7 @@ class SoftArgmax2D(keras.layers.Layer):
 
 
 def _conv_bn_relu(x, filters, stride, name):
-    x = keras.layers.Conv2D(
-        filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
-    )(x)
-    x = keras.layers.BatchNormalization(momentum=0.97, epsilon=1e-3, name=f"{name}_bn")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+    return conv_bn_relu(x, filters, name, stride=stride, bn_momentum=0.97)
 
 
 def _tiny_backbone(inputs, width_multiplier):

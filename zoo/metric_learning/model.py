@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import keras
 
+from zoo.backbones.cnn import conv_bn_relu
 from zoo.backbones.towers import PairDistance, StackEmbeddings, build_two_tower, encoder_input
 from zoo.ops.checks import check_int
 from zoo.ops.distances import DISTANCES
@@ -61,11 +62,7 @@ def _small_cnn(x, width, name):
     block = 0
     while True:
         for j in range(2):
-            x = keras.layers.Conv2D(
-                filters, 3, padding="same", use_bias=False, name=f"{name}_conv{block}_{j}"
-            )(x)
-            x = keras.layers.BatchNormalization(name=f"{name}_bn{block}_{j}")(x)
-            x = keras.layers.ReLU(name=f"{name}_relu{block}_{j}")(x)
+            x = conv_bn_relu(x, filters, name, suffix=f"{block}_{j}")
         block += 1
         if size < 8 or block == 4:
             break

@@ -41,6 +41,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from zoo.backbones.cnn import conv_bn_relu
 from zoo.backbones.towers import StackEmbeddings, build_two_tower
 from zoo.multimodal.loss import DEFAULT_LOGIT_SCALE, MAX_LOGIT_SCALE, clip_logits
 from zoo.ops.checks import check_int
@@ -170,13 +171,7 @@ def _conv_stack(x, width, name, min_size=4):
     block = 0
     while True:
         for j in range(2):
-            x = keras.layers.Conv2D(
-                filters, 3, padding="same", use_bias=False, name=f"{name}_conv{block}_{j}"
-            )(x)
-            x = keras.layers.BatchNormalization(
-                momentum=_BN_MOMENTUM, name=f"{name}_bn{block}_{j}"
-            )(x)
-            x = keras.layers.ReLU(name=f"{name}_relu{block}_{j}")(x)
+            x = conv_bn_relu(x, filters, name, suffix=f"{block}_{j}", bn_momentum=_BN_MOMENTUM)
         block += 1
         if min(int(x.shape[1]), int(x.shape[2])) // 2 < min_size:
             break

@@ -55,6 +55,7 @@ import tensorflow as tf
 from zoo.metrics.clustering import normalized_mutual_info
 from zoo.ops.checks import check_int, encoder_feature_dim
 from zoo.ops.random import as_seed
+from zoo.ssl.base import EncoderTaskModel
 from zoo.ssl.kmeans import cluster_balanced_indices, kmeans, preprocess_features
 from zoo.ssl.simclr import AUGMENT_DEFAULTS, simclr_augment
 
@@ -96,7 +97,7 @@ def _cross_entropy(labels, logits):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class DeepCluster(keras.Model):
+class DeepCluster(EncoderTaskModel):
     """Encoder + [MLP] + k-way head trained on k-means pseudo-labels (see the module docstring).
 
     Every constructor argument is an attribute and is returned by ``get_config`` (the encoder
@@ -132,10 +133,7 @@ class DeepCluster(keras.Model):
         name="deepcluster",
         **kwargs,
     ):
-        unknown = sorted(set(kwargs) - {"trainable", "dtype"})
-        if unknown:
-            raise TypeError(f"Unknown arguments for DeepCluster: {unknown}")
-        super().__init__(name=name, **kwargs)
+        super().__init__(name, **kwargs)
         # === Config ===
         encoder_feature_dim(encoder)
         self.encoder = encoder
@@ -306,12 +304,6 @@ class DeepCluster(keras.Model):
             "augment_options": self.augment_options,
             "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
 
 
 class DeepClusterCallback(keras.callbacks.Callback):

@@ -67,6 +67,7 @@ import os
 
 import keras
 
+from zoo.backbones.cnn import conv_bn_relu
 from zoo.ops.checks import check_int
 
 __all__ = [
@@ -135,11 +136,7 @@ def _num_stages(height, width):
 
 
 def _conv_bn_relu(x, filters, stride, name):
-    x = keras.layers.Conv2D(
-        filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
-    )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+    return conv_bn_relu(x, filters, name, stride=stride)
 
 
 def _small_cnn(x, width, stages):

@@ -46,6 +46,7 @@ import tensorflow as tf
 
 from zoo.ops.checks import check_fraction, check_int, encoder_feature_dim
 from zoo.ops.random import low_bits, split_seed, uniform
+from zoo.ssl.base import EncoderTaskModel
 from zoo.ssl.contrastive import NTXentLoss, _check_temperature
 
 __all__ = ["AUGMENT_DEFAULTS", "SimCLR", "build_simclr", "crop_and_resize", "simclr_augment"]
@@ -302,7 +303,7 @@ def _check_augment_options(options):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SimCLR(keras.Model):
+class SimCLR(EncoderTaskModel):
     """SimCLR around an encoder; build it with ``build_simclr``.
 
     Every constructor argument is an attribute and is returned by ``get_config`` (the encoder
@@ -333,10 +334,7 @@ class SimCLR(keras.Model):
         name="simclr",
         **kwargs,
     ):
-        unknown = sorted(set(kwargs) - {"trainable", "dtype"})
-        if unknown:
-            raise TypeError(f"Unknown arguments for SimCLR: {unknown}")
-        super().__init__(name=name, **kwargs)
+        super().__init__(name, **kwargs)
         # === Config ===
         feature_dim = encoder_feature_dim(encoder)
         self.encoder = encoder
@@ -433,12 +431,6 @@ class SimCLR(keras.Model):
             "augment_options": self.augment_options,
             "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
 
 
 def _unscale(loss):

@@ -39,6 +39,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo.ops.checks import check_int, encoder_feature_dim
+from zoo.ssl.base import EncoderTaskModel
 
 __all__ = ["RECONSTRUCTION_LOSSES", "VAE", "build_vae", "kl_divergence", "reconstruction_loss"]
 
@@ -123,7 +124,7 @@ def _build_decoder(latent_dim, input_shape, width, name):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class VAE(keras.Model):
+class VAE(EncoderTaskModel):
     """A VAE on top of an encoder; build it with ``build_vae``.
 
     Every constructor argument is an attribute and is returned by ``get_config`` (the encoder
@@ -156,10 +157,7 @@ class VAE(keras.Model):
         name="vae",
         **kwargs,
     ):
-        unknown = sorted(set(kwargs) - {"trainable", "dtype"})
-        if unknown:
-            raise TypeError(f"Unknown arguments for VAE: {unknown}")
-        super().__init__(name=name, **kwargs)
+        super().__init__(name, **kwargs)
         # === Config ===
         feature_dim = encoder_feature_dim(encoder)
         try:
@@ -303,12 +301,6 @@ class VAE(keras.Model):
             "decoder_width": self.decoder_width,
             "seed": self.seed,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
 
 
 def build_vae(

@@ -46,6 +46,7 @@ COMMON_DEFAULTS = {
     "name": None,
     "resume": False,
     "steps_per_epoch": None,
+    "debug": False,
     "verbose": "auto",
 }
 
@@ -292,6 +293,12 @@ def add_common_flags(
         metavar="{auto,0,1,2}",
         help="Keras progress output: 1 = progress bar, 2 = one line per epoch, 0 = silent, "
         "auto = 1 on a terminal and 2 otherwise (logs, CI). Default: %(default)s.",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an input error instead of its one-line message "
+        "(also ZOO_DEBUG=1).",
     )
     smoke = dict(SMOKE_OVERRIDES)
     smoke.update(smoke_defaults or {})

@@ -37,7 +37,45 @@ def _require(mapping, key, file, field):
     return mapping[key]
 
 
-def read_coco(annotation_file, image_dir, *, skip_crowd=True, check_images="header"):
+def image_folders(annotation_file, image_dir=None):
+    """The folders a COCO ``file_name`` is looked up in, in order: ``image_dir`` (when given),
+    the JSON's own folder, ``images/`` beside the JSON, and ``images/`` one folder up."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(annotation_file)))
+    folders = [os.fspath(image_dir)] if image_dir is not None else []
+    folders += [
+        folder,
+        os.path.join(folder, "images"),
+        os.path.join(os.path.dirname(folder), "images"),
+    ]
+    return list(dict.fromkeys(folders))
+
+
+class _ImageResolver:
+    """Finds each ``file_name`` as annotation tools write it: under each folder of
+    ``image_folders``, then its basename under the same folders. The rule that found the
+    previous image is tried first, so a set costs about one look-up per image."""
+
+    def __init__(self, folders):
+        self.folders = folders
+        self.rules = [(d, False) for d in folders] + [(d, True) for d in folders]
+        self.last = 0
+
+    def candidates(self, file_name):
+        return [
+            os.path.join(d, os.path.basename(file_name) if base else file_name)
+            for d, base in self.rules
+        ]
+
+    def __call__(self, file_name):
+        candidates = self.candidates(file_name)
+        for index in [self.last, *range(len(candidates))]:
+            if os.path.isfile(candidates[index]):
+                self.last = index
+                return candidates[index]
+        return None
+
+
+def read_coco(annotation_file, image_dir=None, *, skip_crowd=True, check_images="header"):
     """Reads a COCO detection annotation file and its image folder.
 
     Category ids are mapped to contiguous labels ``0..C-1`` in sorted-id order, names from the
@@ -47,7 +85,9 @@ def read_coco(annotation_file, image_dir, *, skip_crowd=True, check_images="head
 
     Args:
         annotation_file: ``instances_*.json``-style file.
-        image_dir: Folder that ``images[i].file_name`` is relative to.
+        image_dir: Folder that ``images[i].file_name`` is relative to; ``None`` looks in the
+            JSON's folder, ``images/`` beside it and ``images/`` one folder up (``image_folders``),
+            then for the basename in those folders.
         skip_crowd: Skip ``iscrowd=1`` boxes (else keep them as ordinary boxes).
         check_images: ``"header"`` (default: PIL reads each header: missing / non-image files
             fail here, with the file name), ``"full"`` (decode every image with PIL) or
@@ -82,12 +122,26 @@ def read_coco(annotation_file, image_dir, *, skip_crowd=True, check_images="head
     class_names = [category_names[cid] for cid in sorted_ids]
 
     report = DataReport()
+    resolve = _ImageResolver(image_folders(annotation_file, image_dir))
     paths, heights, widths, index_of = [], [], [], {}
     for i, image in enumerate(images):
         field = f"images[{i}]"
         image_id = _require(image, "id", name, field)
         file_name = _require(image, "file_name", name, field)
-        path = os.path.join(image_dir, file_name)
+        if not isinstance(file_name, str) or not file_name:
+            raise DataError(
+                "must be a non-empty path", file=name, field=f"{field}.file_name", value=file_name
+            )
+        path = resolve(file_name)
+        if path is None:
+            tried = resolve.candidates(file_name)
+            raise DataError(
+                f"image not found (tried {', '.join(tried)}); pass the image folder with "
+                "--image-dir (image_dir= in Python)",
+                file=name,
+                field=f"{field}.file_name",
+                value=file_name,
+            )
         size = check_image(path, check_images)
         if size is None:
             w = to_float(_require(image, "width", name, field), name, f"{field}.width")

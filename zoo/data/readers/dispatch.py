@@ -7,23 +7,11 @@ import os
 from zoo.data.errors import DataError
 
 ACCEPTED = (
-    "accepted --data values: a COCO .json annotation file (images in image_dir=..., or a sibling "
-    "images/ folder); a Pascal VOC folder with Annotations/; a YOLO folder with images/ and "
+    "accepted --data values: a COCO .json annotation file (images under --image-dir, the JSON's "
+    "folder or an images/ folder beside it); a Pascal VOC folder with Annotations/; a YOLO folder with images/ and "
     "labels/; tfds:<name> such as tfds:voc/2007 or tfds:coco/2017; synthetic or "
     "synthetic:<num_images>"
 )
-
-
-def _coco_image_dir(annotation_file):
-    folder = os.path.dirname(os.path.abspath(annotation_file))
-    candidates = [os.path.join(folder, "images"), os.path.join(os.path.dirname(folder), "images")]
-    for candidate in candidates:
-        if os.path.isdir(candidate):
-            return candidate
-    raise DataError(
-        f"no image folder: pass image_dir=... (looked for {', '.join(candidates)})",
-        file=annotation_file,
-    )
 
 
 def load_detection_data(spec, split="train", **kwargs):
@@ -31,7 +19,8 @@ def load_detection_data(spec, split="train", **kwargs):
 
     Args:
         spec: One of
-            - ``path/to/annotations.json``: COCO (``image_dir=`` or a sibling ``images/``),
+            - ``path/to/annotations.json``: COCO (``image_dir=``, else ``file_name`` is looked
+              up beside the JSON, see ``zoo.data.readers.coco.image_folders``),
             - a folder with ``Annotations/``: Pascal VOC (``split`` selects
               ``ImageSets/Main/<split>.txt`` when that folder exists),
             - a folder with ``labels/``: YOLO txt (``split`` selects ``images/<split>`` when it
@@ -76,8 +65,7 @@ def load_detection_data(spec, split="train", **kwargs):
     if spec.endswith(".json"):
         if not os.path.isfile(spec):
             raise DataError("annotation file not found", file=spec)
-        image_dir = kwargs.pop("image_dir", None) or _coco_image_dir(spec)
-        return read_coco(spec, image_dir, **kwargs)
+        return read_coco(spec, kwargs.pop("image_dir", None), **kwargs)
     if os.path.isdir(os.path.join(spec, "Annotations")):
         has_splits = os.path.isdir(os.path.join(spec, "ImageSets", "Main"))
         return read_voc(spec, split=split if has_splits else None, **kwargs)
