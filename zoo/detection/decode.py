@@ -2,7 +2,7 @@
 
 Pipeline (one graph, the same in Python, in the SavedModel and in the ``.tflite``):
 
-1. ``zoo.ops.anchors.decode_yolo_grid``: boxes (``rel_xyxy``, clipped to the image), objectness
+1. ``zoo.detection.grid.decode_yolo_grid``: boxes (``rel_xyxy``, clipped to the image), objectness
    ``p_o`` and class probabilities ``P(c | object)``;
 2. scores: the class-specific confidence ``p_o * P(c | object)`` (the paper's
    ``P(class) * IoU``); one candidate per predicted box with its best class, or with
@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.ops.anchors import decode_yolo_grid
+from zoo.detection.grid import decode_yolo_grid
 from zoo.ops.nms import batched_non_max_suppression
 
 __all__ = [
@@ -56,7 +56,7 @@ def decode_yolo_predictions(
         anchors: ``None`` or the model's anchors.
         multi_label: one candidate per box and class (``N = S*S*P*C``) instead of one per box
             with its best class (``N = S*S*P``).
-        xy_scale: the model's centre-offset scale (``zoo.ops.anchors.decode_yolo_grid``).
+        xy_scale: the model's centre-offset scale (``zoo.detection.grid.decode_yolo_grid``).
 
     Returns:
         ``(boxes, scores, classes)``: float32 ``(batch, N, 4)`` ``rel_xyxy`` boxes clipped to

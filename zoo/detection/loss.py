@@ -3,7 +3,7 @@
 Interface between data and loss: boxes in ``"rel_xyxy"`` (``[x1, y1, x2, y2]`` fractions of the
 image, 0-1). ``encode_yolo_targets`` turns padded dataset boxes (label ``-1`` = padding) into a
 dense target tensor; ``yolo_loss`` compares it with the model's raw head output (see
-``zoo.detection.model`` for the layouts and ``zoo.ops.anchors.decode_yolo_grid`` for the
+``zoo.detection.model`` for the layouts and ``zoo.detection.grid.decode_yolo_grid`` for the
 activations).
 
 Target layout (last axis ``5 + C``): ``[x1, y1, x2, y2, has_object, one-hot class (C)]``, with
@@ -52,7 +52,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from zoo.ops.anchors import check_xy_scale, decode_yolo_grid, grid_cell_offsets
+from zoo.detection.grid import check_xy_scale, decode_yolo_grid, grid_cell_offsets
 from zoo.ops.boxes import (
     check_box_format,
     convert_format,
@@ -286,7 +286,7 @@ def yolo_loss_terms(
         objectness_target: ``"iou"`` (the paper's) or ``"one"``.
         ignore_iou: ``None`` (the paper's) or a threshold in (0, 1): non-responsible predictors
             overlapping a ground truth of the image by more are not pushed toward "no object".
-        xy_scale: the model's centre-offset scale (``zoo.ops.anchors.decode_yolo_grid``).
+        xy_scale: the model's centre-offset scale (``zoo.detection.grid.decode_yolo_grid``).
 
     Returns:
         A dict of ``(batch,)`` float32 tensors: ``"coord"`` (already times ``lambda_coord``),

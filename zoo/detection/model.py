@@ -1,7 +1,7 @@
 """YOLO detectors: a backbone and the YOLOv1 head or the YOLOv2 anchor head.
 
 The model outputs the **raw** head tensor (pre-activation values, "logits"); the activations are
-applied by ``zoo.ops.anchors.decode_yolo_grid``, which both the loss (``zoo.detection.YoloLoss``) and
+applied by ``zoo.detection.grid.decode_yolo_grid``, which both the loss (``zoo.detection.YoloLoss``) and
 decoding (``zoo.detection``) call, so the two can never disagree. Logits let the loss use
 numerically safe forms (e.g. cross-entropy from logits) and keep the exported graph the same as
 the trained one.
@@ -41,8 +41,8 @@ from zoo.backbones.cnn import (
     scale_filters,
 )
 from zoo.detection.decode import check_nms_args, yolo_detections
+from zoo.detection.grid import check_xy_scale
 from zoo.detection.loss import YoloLoss
-from zoo.ops.anchors import check_xy_scale
 from zoo.ops.checks import check_int
 
 __all__ = ["YOLO", "build_yolo", "check_anchors"]
@@ -111,7 +111,7 @@ class YOLO(keras.Model):
             config: a loaded ``.keras`` file carries its own weights).
         xy_scale: centre offsets are ``xy_scale * sigmoid(t) - (xy_scale - 1) / 2`` (1: the
             papers'; 2: YOLOv5's, which lets neighbouring cells predict a box, see
-            ``zoo.ops.anchors.decode_yolo_grid``). Decoding and the loss read it from the model.
+            ``zoo.detection.grid.decode_yolo_grid``). Decoding and the loss read it from the model.
         name: model name.
     """
 

@@ -4,13 +4,7 @@ See ``zoo.ops.boxes`` (conversion, area, IoU/GIoU/DIoU/CIoU, pairwise and elemen
 ``zoo.ops.nms`` (hard, soft, class-aware and batched NMS on TFLite-builtin ops).
 """
 
-from zoo.ops.anchors import (
-    check_xy_scale,
-    decode_yolo_grid,
-    grid_cell_offsets,
-    kmeans_anchors,
-    shape_iou,
-)
+from zoo.ops.anchors import kmeans_anchors, shape_iou
 from zoo.ops.boxes import (
     BOX_FORMATS,
     box_area,
@@ -49,8 +43,6 @@ __all__ = [
     "check_box_format",
     "ciou",
     "convert_format",
-    "check_xy_scale",
-    "decode_yolo_grid",
     "diou",
     "DISTANCES",
     "elementwise_ciou",
@@ -58,7 +50,6 @@ __all__ = [
     "elementwise_giou",
     "elementwise_iou",
     "giou",
-    "grid_cell_offsets",
     "iou",
     "kmeans_anchors",
     "non_max_suppression",
