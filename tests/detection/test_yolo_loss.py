@@ -277,7 +277,7 @@ def test_ignore_iou_mask_matches_numpy_on_uneven_batches():
     kwargs = dict(anchors=anchors, objectness_loss="bce")
     terms = yolo_loss_terms(truth, raw, 2, ignore_iou=0.3, **kwargs)
     plain = yolo_loss_terms(truth, raw, 2, **kwargs)
-    from zoo.ops.anchors import decode_yolo_grid
+    from zoo.detection.grid import decode_yolo_grid
 
     pred = decode_yolo_grid(raw, 2, anchors=anchors)["boxes"].numpy().reshape(3, -1, 4)
     logits = raw[..., 4].reshape(3, -1)
@@ -380,7 +380,7 @@ def test_xy_scale_2_lets_a_neighbour_cell_fit_the_centre():
     raw[0, 1, 0, 0, 0] = logit  # x: 2 * 0.85 - 0.5 = 1.2 -> column 0 + 1.2
     raw[0, 1, 0, 0, 1] = math.log(0.35 / 0.65)  # y: 2 * 0.35 - 0.5 = 0.2 -> row 1 + 0.2 = 1.2
     terms = yolo_loss_terms(truth, raw, 1, anchors=anchors, box_loss="giou", xy_scale=2.0)
-    from zoo.ops.anchors import decode_yolo_grid
+    from zoo.detection.grid import decode_yolo_grid
 
     box = decode_yolo_grid(raw, 1, anchors=anchors, xy_scale=2.0)["boxes"][0, 1, 0, 0].numpy()
     np.testing.assert_allclose(box, [0.2, 0.2, 0.4, 0.4], atol=1e-6)
