@@ -112,3 +112,28 @@ def test_eleven_images_are_split():
 
     train, val = split_detection_data(synthetic_shapes(11, image_size=(16, 16), seed=0), 0.1)
     assert (train.num_examples, val.num_examples) == (10, 1)
+
+
+def test_yaml_devkit_and_missing_paths_are_routed(tmp_path, write_image):
+    write_image(tmp_path / "y" / "images" / "val" / "a.png", 8, 8)
+    (tmp_path / "y" / "data.yaml").write_text("train: images/val\nval: images/val\nnames: [a]\n")
+    assert (
+        load_detection_data(str(tmp_path / "y" / "data.yaml"), split="validation").num_examples == 1
+    )
+    assert load_detection_data(str(tmp_path / "y")).class_names == ["a"]
+    with pytest.raises(DataError, match=r"^--image-dir = .*: a YOLO set finds its images"):
+        load_detection_data(str(tmp_path / "y"), image_dir=str(tmp_path))
+    with pytest.raises(DataError, match=r"missing\.yaml: dataset file not found; .* --data"):
+        load_detection_data(str(tmp_path / "missing.yaml"))
+    with pytest.raises(DataError, match=r"^--data = '.*nowhere': not found; accepted --data"):
+        load_detection_data(str(tmp_path / "nowhere"))
+    voc = tmp_path / "VOCdevkit" / "VOC2012"
+    (voc / "Annotations").mkdir(parents=True)
+    (voc / "ImageSets" / "Main").mkdir(parents=True)
+    write_image(voc / "JPEGImages" / "1.jpg", 8, 8)
+    (voc / "Annotations" / "1.xml").write_text(
+        "<annotation><filename>1.jpg</filename></annotation>"
+    )
+    (voc / "ImageSets" / "Main" / "val.txt").write_text("1\n")
+    data = load_detection_data(str(tmp_path / "VOCdevkit"), split="validation")
+    assert data.num_examples == 1 and data.source == str(voc)

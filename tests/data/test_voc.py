@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -103,5 +105,103 @@ def test_missing_and_undecodable_image(voc_dir):
     with pytest.raises(DataError, match=r"000002\.jpg: cannot decode image"):
         read_voc(voc_dir)
     (voc_dir / "JPEGImages" / "000002.jpg").unlink()
-    with pytest.raises(DataError, match=r"JPEGImages/000002\.jpg: image file not found"):
+    with pytest.raises(DataError) as info:
         read_voc(voc_dir)
+    message = str(info.value)
+    assert message.startswith(f"{voc_dir / 'Annotations' / '000002.xml'}: filename = '000002.jpg'")
+    for tried in ("000002.jpg", "000002.png"):
+        assert str(voc_dir / "JPEGImages" / tried) in message
+    assert "pass the image folder with --image-dir (image_dir= in Python)" in message
+
+
+def _devkit(tmp_path, write_image, years=("VOC2007",)):
+    """VOCdevkit/<year>/ sets with one image each, split files train.txt and val.txt."""
+    devkit = tmp_path / "VOCdevkit"
+    for year in years:
+        root = devkit / year
+        (root / "Annotations").mkdir(parents=True)
+        (root / "ImageSets" / "Main").mkdir(parents=True)
+        for i, name in enumerate(("000001", "000002")):
+            write_image(root / "JPEGImages" / f"{name}.jpg", 20, 10, seed=i)
+            (root / "Annotations" / f"{name}.xml").write_text(
+                _xml(f"{name}.jpg", 20, 10, [("dog", 0, (2, 2, 8, 8))])
+            )
+        (root / "ImageSets" / "Main" / "train.txt").write_text("000001\n")
+        (root / "ImageSets" / "Main" / "val.txt").write_text("000002\n")
+        (root / "ImageSets" / "Main" / "dog_train.txt").write_text("000001  1\n")
+    return devkit
+
+
+def test_devkit_folder_picks_its_single_set(tmp_path, write_image):
+    devkit = _devkit(tmp_path, write_image)
+    data = read_voc(devkit, split="train")
+    assert data.source == str(devkit / "VOC2007")
+    assert [f[-10:] for f in data.files] == ["000001.jpg"]
+    # a folder holding VOCdevkit/ works too; "validation" reads val.txt
+    assert [f[-10:] for f in read_voc(tmp_path, split="validation").files] == ["000002.jpg"]
+
+
+def test_devkit_with_several_sets_asks_for_one(tmp_path, write_image):
+    devkit = _devkit(tmp_path, write_image, years=("VOC2007", "VOC2012"))
+    with pytest.raises(DataError) as info:
+        read_voc(devkit)
+    message = str(info.value)
+    assert message.startswith(f"{devkit}: holds 2 VOC sets (VOC2007, VOC2012)")
+    assert f"--data {devkit / 'VOC2007'}" in message
+
+
+def test_no_voc_set_lists_what_was_tried(tmp_path):
+    with pytest.raises(DataError) as info:
+        read_voc(tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "Annotations") in message and "--data" in message
+
+
+def test_missing_split_lists_the_split_files(tmp_path, write_image):
+    devkit = _devkit(tmp_path, write_image)
+    with pytest.raises(DataError) as info:
+        read_voc(devkit, split="test")
+    message = str(info.value)
+    assert "no split file for split 'test'" in message
+    assert "ImageSets/Main has train, val" in message  # class files (dog_train) are not splits
+
+
+def test_duplicate_id_in_split_file(voc_dir):
+    (voc_dir / "ImageSets" / "Main" / "val.txt").write_text("000001\n000002\n000001\n")
+    with pytest.raises(
+        DataError, match=r"val\.txt: line 3 = '000001': id listed twice \(also line 1\)"
+    ):
+        read_voc(voc_dir, split="val")
+
+
+def test_split_id_without_annotation_file(voc_dir):
+    (voc_dir / "ImageSets" / "Main" / "val.txt").write_text("000001\n000009\n")
+    with pytest.raises(
+        DataError, match=r"000009\.xml: annotation file not found \(the id is listed"
+    ):
+        read_voc(voc_dir, split="val")
+
+
+def test_image_found_by_stem_basename_and_image_dir(voc_dir, write_image):
+    # no <filename>: the XML's stem with an image extension
+    (voc_dir / "JPEGImages" / "000002.jpg").rename(voc_dir / "JPEGImages" / "000002.png")
+    (voc_dir / "Annotations" / "000002.xml").write_text(
+        "<annotation><size><width>30</width><height>20</height></size></annotation>"
+    )
+    # a path written on another machine: its basename
+    (voc_dir / "Annotations" / "000001.xml").write_text(
+        _xml("C:/labelling/job/000001.jpg".replace("C:", "/abs"), 50, 40, [])
+    )
+    data = read_voc(voc_dir)
+    assert [os.path.basename(f) for f in data.files] == ["000001.jpg", "000002.png"]
+    # image_dir is tried before JPEGImages/
+    write_image(voc_dir / "pics" / "000001.jpg", 50, 40)
+    data = read_voc(voc_dir, image_dir=voc_dir / "pics")
+    assert data.files[0] == str(voc_dir / "pics" / "000001.jpg")
+
+
+def test_classes_txt_beside_annotations(voc_dir):
+    (voc_dir / "classes.txt").write_text("cat\ndog\nperson\n")
+    first, second = _elements(read_voc(voc_dir))
+    np.testing.assert_array_equal(first["bounding_boxes"]["labels"], [1, 2])
+    np.testing.assert_array_equal(second["bounding_boxes"]["labels"], [0])

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -102,3 +104,140 @@ def test_undecodable_image(yolo_dir):
     (yolo_dir / "images" / "b.png").write_bytes(b"\x00garbage" * 20)
     with pytest.raises(DataError, match=r"images/b\.png: cannot decode image"):
         read_yolo(yolo_dir)
+
+
+def _ultralytics(root, write_image):
+    """An Ultralytics dataset: images/{train,val}, labels/{train,val}, no yaml yet."""
+    write_image(root / "images" / "train" / "a.png", 20, 10, seed=1)
+    write_image(root / "images" / "train" / "b.png", 10, 10, seed=2)
+    write_image(root / "images" / "val" / "c.png", 10, 20, seed=3)
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    (root / "labels" / "train" / "a.txt").write_text("1 0.5 0.5 0.5 0.2\n")
+    (root / "labels" / "val" / "c.txt").write_text("0 0.5 0.5 0.2 0.5\n")
+    return root
+
+
+def test_data_yaml_splits_and_labels_the_ultralytics_way(tmp_path, write_image):
+    root = _ultralytics(tmp_path / "ds", write_image)
+    (root / "data.yaml").write_text(
+        "train: images/train\nval: images/val\nnames:\n  0: cat\n  1: dog\n"
+    )
+    train = read_yolo(root / "data.yaml", split="train")
+    assert train.class_names == ["cat", "dog"] and train.source == str(root / "data.yaml")
+    assert [os.path.relpath(f, root) for f in train.files] == [
+        os.path.join("images", "train", n) for n in ("a.png", "b.png")
+    ]
+    a, b = _elements(train)
+    np.testing.assert_allclose(a["bounding_boxes"]["boxes"], [[5, 4, 15, 6]], atol=1e-5)
+    np.testing.assert_array_equal(a["bounding_boxes"]["labels"], [1])
+    assert b["bounding_boxes"]["labels"].shape == (0,)
+    for split in ("validation", "val"):
+        (c,) = _elements(read_yolo(root / "data.yaml", split=split))
+        np.testing.assert_allclose(c["bounding_boxes"]["boxes"], [[4, 5, 6, 15]], atol=1e-5)
+    # the folder holding data.yaml (or dataset.yaml) reads the same
+    (root / "data.yaml").rename(root / "dataset.yaml")
+    assert read_yolo(root, split="val").num_examples == 1
+
+
+def test_data_yaml_path_lists_and_txt_files(tmp_path, write_image):
+    root = _ultralytics(tmp_path / "ds", write_image)
+    (root / "train.txt").write_text("./images/train/b.png\nimages/val/c.png\n")
+    config = tmp_path / "configs"
+    config.mkdir()
+    (config / "data.yaml").write_text(
+        "path: ../ds\ntrain: train.txt\nval: [images/val, images/train]\nnames: [cat, dog]\n"
+    )
+    train = read_yolo(config / "data.yaml")  # split None reads train:
+    assert [os.path.basename(f) for f in train.files] == ["b.png", "c.png"]
+    _, c = _elements(train)
+    np.testing.assert_array_equal(c["bounding_boxes"]["labels"], [0])
+    val = read_yolo(config / "data.yaml", split="validation")
+    assert [os.path.basename(f) for f in val.files] == ["c.png", "a.png", "b.png"]
+
+
+def test_roboflow_yaml_with_parent_relative_entries(tmp_path, write_image):
+    for split, seed in (("train", 1), ("valid", 2)):
+        write_image(tmp_path / split / "images" / "x.jpg", 16, 16, seed=seed)
+        (tmp_path / split / "labels").mkdir(parents=True)
+        (tmp_path / split / "labels" / "x.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (tmp_path / "data.yaml").write_text(
+        "train: ../train/images\nval: ../valid/images\nnc: 1\nnames: ['thing']\n"
+    )
+    data = read_yolo(tmp_path, split="validation")
+    assert data.files == [str(tmp_path / "valid" / "images" / "x.jpg")]
+    (element,) = _elements(data)
+    np.testing.assert_allclose(element["bounding_boxes"]["boxes"], [[4, 4, 12, 12]], atol=1e-5)
+
+
+def test_label_path_replaces_the_last_images_folder():
+    from zoo.data.readers.yolo_txt import label_path_for
+
+    sep = os.sep
+    path = sep.join(["", "d", "images", "x", "images", "a.b.jpg"])
+    assert label_path_for(path) == sep.join(["", "d", "images", "x", "labels", "a.b.txt"])
+    assert label_path_for(sep.join(["", "d", "pics", "a.png"])) == sep.join(
+        ["", "d", "pics", "a.txt"]
+    )
+
+
+def test_data_yaml_errors_name_the_file_and_what_was_tried(tmp_path, write_image):
+    root = _ultralytics(tmp_path, write_image)
+    yaml_path = root / "data.yaml"
+    yaml_path.write_text("train: images/train\nnames: [cat, dog]\n")
+    with pytest.raises(DataError) as info:
+        read_yolo(yaml_path, split="validation")
+    message = str(info.value)
+    assert message.startswith(f"{yaml_path}: val: no 'val' entry for split 'validation'")
+    assert "the file has: train" in message and "--data" in message
+    yaml_path.write_text("path: nowhere\ntrain: pics/train\nnames: [cat, dog]\n")
+    with pytest.raises(DataError) as info:
+        read_yolo(yaml_path)
+    message = str(info.value)
+    assert message.startswith(f"{yaml_path}: train = 'pics/train': not found (tried ")
+    assert str(root / "nowhere" / "pics" / "train") in message
+    assert str(root / "pics" / "train") in message and "--data" in message
+    (root / "list.txt").write_text("images/train/a.png\nimages/train/zzz.png\n")
+    yaml_path.write_text("train: list.txt\nnames: [cat, dog]\n")
+    with pytest.raises(
+        DataError, match=r"list\.txt: line 2 = 'images/train/zzz\.png': image not found \(tried "
+    ):
+        read_yolo(yaml_path)
+    (root / "list.txt").write_text("images/train/a.png\n./images/train/a.png\n")
+    with pytest.raises(DataError, match=r"list\.txt: image = .*a\.png': image listed twice"):
+        read_yolo(yaml_path)
+    yaml_path.write_text("train: images/train\n")
+    with pytest.raises(DataError) as info:
+        read_yolo(yaml_path)
+    message = str(info.value)
+    assert message.startswith(f"{yaml_path}: names: no class names: add names:")
+    assert "class_names=[...] in Python" in message
+    yaml_path.write_text("- train\n- val\n")
+    with pytest.raises(DataError, match=r"data\.yaml: top level = 'list': must be a YAML mapping"):
+        read_yolo(yaml_path)
+
+
+def test_plain_layout_split_aliases_and_errors(tmp_path, write_image):
+    write_image(tmp_path / "images" / "train" / "a.png", 10, 10)
+    write_image(tmp_path / "images" / "valid" / "b.png", 10, 10)
+    (tmp_path / "labels").mkdir()
+    data = read_yolo(tmp_path, class_names=["x"], split="validation")
+    assert [os.path.basename(f) for f in data.files] == ["b.png"]
+    with pytest.raises(DataError) as info:
+        read_yolo(tmp_path, class_names=["x"], split="test")
+    message = str(info.value)
+    assert "no folder for split 'test'" in message and "images/ has train, valid" in message
+    with pytest.raises(DataError) as info:
+        read_yolo(tmp_path / "labels", class_names=["x"])
+    message = str(info.value)
+    assert "no YOLO dataset here (tried " in message
+    assert str(tmp_path / "labels" / "data.yaml") in message
+    assert "pass --data a data.yaml or a folder with images/ and labels/" in message
+
+
+def test_missing_names_message_says_how_to_add_them(yolo_dir):
+    (yolo_dir / "classes.txt").unlink()
+    with pytest.raises(DataError) as info:
+        read_yolo(yolo_dir)
+    message = str(info.value)
+    assert "add classes.txt" in message and "the recipes have no flag for class names" in message

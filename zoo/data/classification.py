@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 
 import keras
@@ -200,9 +201,42 @@ def load_fashion_mnist_data(path=None):
     )
 
 
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # more than 8 bits per pixel
+
+
 def _class_folders(root):
-    folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+    root = Path(root)
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    top = root.resolve()
+    for folder in folders:
+        if folder.is_symlink() and folder.resolve() in (top, *top.parents):
+            raise DataError(
+                "class folder is a symlink to the image folder or above it (a loop)",
+                file=str(folder),
+                field="symlink",
+                value=os.readlink(folder),
+            )
     return folders
+
+
+def _read_image(file):
+    """The decoded PIL image; DataError naming the file for anything PIL cannot read."""
+    from PIL import Image
+
+    try:
+        with Image.open(file) as image:
+            image.load()
+            image = image.copy()
+    except Exception as error:  # PIL raises many kinds (OSError, SyntaxError, DecompressionBomb)
+        raise DataError(f"cannot decode image ({error})", file=str(file)) from None
+    if image.mode in _WIDE_MODES and image.getextrema()[1] > 255:
+        raise DataError(
+            f"{image.mode} image with values above 255 (16-bit or float); save it as 8-bit",
+            file=str(file),
+            field="max value",
+            value=image.getextrema()[1],
+        )
+    return image
 
 
 def read_image_folder(root, image_size=None, channels=None, class_names=None):
@@ -220,10 +254,11 @@ def read_image_folder(root, image_size=None, channels=None, class_names=None):
         ``ClassificationData``.
 
     Raises:
-        DataError: missing or empty folder, an image that cannot be decoded, mixed sizes without
+        DataError: missing or empty folder, a class folder linking back to ``root``, an image
+            that cannot be decoded or holds values above 255 (16-bit), mixed sizes without
             ``image_size``; the message names the file.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     root = Path(root)
     if not root.is_dir():
@@ -239,22 +274,20 @@ def read_image_folder(root, image_size=None, channels=None, class_names=None):
             raise DataError(
                 f"class folder not in class_names {list(names)}", file=str(folder), field="class"
             )
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(
+            p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        )
         if not files:
             raise DataError(
                 f"class folder holds no images ({', '.join(IMAGE_EXTENSIONS)})", file=str(folder)
             )
         for file in files:
-            try:
-                with Image.open(file) as image:
-                    image.load()
-                    modes.append(image.mode)
-                    images.append(image.copy())
-            except (UnidentifiedImageError, OSError) as error:
-                raise DataError(f"cannot decode image ({error})", file=str(file)) from None
+            image = _read_image(file)
+            modes.append(image.mode)
+            images.append(image)
             labels.append(index[folder.name])
     if channels is None:
-        channels = 1 if all(m in ("L", "1", "I", "I;16") for m in modes) else 3
+        channels = 1 if all(m in ("L", "1", *_WIDE_MODES) for m in modes) else 3
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1, 3 or None. Received: channels={channels!r}")
     arrays = []
@@ -268,7 +301,9 @@ def read_image_folder(root, image_size=None, channels=None, class_names=None):
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise DataError(
-            f"images have different sizes {sorted(shapes)[:4]}; pass image_size=(H, W)",
+            f"images have different sizes {sorted(shapes)[:4]}; pass image_size=(H, W) to "
+            "read_image_folder or load_classification_data (recipes read a --data folder at "
+            "the images' own size: resize the files to one size first)",
             file=str(root),
         )
     return ClassificationData(np.stack(arrays), np.asarray(labels), names, str(root))

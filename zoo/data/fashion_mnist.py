@@ -22,9 +22,11 @@ Example:
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,14 +74,28 @@ _IDX_TYPES = {
 }
 
 
-def _open(path):
+def _is_gzip(path):
     with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _read_exactly(f, size):
+    """Up to ``size`` bytes, in chunks: a header that claims gigabytes allocates nothing."""
+    chunks, left = [], size
+    while left > 0:
+        chunk = f.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_idx(path):
     """Read an IDX file (plain or gzip, detected from the content) into a NumPy array.
+
+    The header is checked against the file's length before the data is read, so a corrupt
+    header that claims gigabytes fails at once.
 
     Args:
         path: the file.
@@ -88,30 +104,40 @@ def read_idx(path):
         ``np.ndarray`` of the file's shape, in native byte order (uint8 for image/label files).
 
     Raises:
-        DataError: not an IDX file (bad magic), unknown type code, or a size that disagrees
-            with the header; the message names the file, the field and the value.
+        DataError: unreadable or truncated file (plain or gzip), not an IDX file (bad magic),
+            unknown type code, a size that disagrees with the header, or NaN / infinity in a
+            float file; the message names the file, the field and the value.
 
     Example:
         >>> read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").shape
         (10000,)
     """
     path = os.fspath(path)
+    gzipped = False
     try:
-        with _open(path) as f:
-            data = f.read()
-    except (OSError, EOFError) as error:
-        raise DataError(f"cannot read IDX file ({error})", file=path) from None
-    if len(data) < 4:
+        gzipped = _is_gzip(path)
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
+            return _read_idx(f, path, None if gzipped else os.fstat(f.fileno()).st_size)
+    except DataError:
+        raise
+    except (OSError, EOFError, zlib.error) as error:
+        kind = "gzip-compressed IDX" if gzipped else "IDX"
+        raise DataError(f"cannot read {kind} file ({error})", file=path) from None
+
+
+def _read_idx(f, path, file_size):
+    magic = f.read(4)
+    if len(magic) < 4:
         raise DataError(
-            "file too short for an IDX header", file=path, field="size", value=len(data)
+            "file too short for an IDX header", file=path, field="size", value=len(magic)
         )
-    zero0, zero1, type_code, ndim = data[0], data[1], data[2], data[3]
+    zero0, zero1, type_code, ndim = magic
     if zero0 != 0 or zero1 != 0:
         raise DataError(
             "not an IDX file: the magic number must start with two zero bytes",
             file=path,
             field="magic",
-            value=f"0x{data[:4].hex()}",
+            value=f"0x{magic.hex()}",
         )
     if type_code not in _IDX_TYPES:
         raise DataError(
@@ -120,24 +146,38 @@ def read_idx(path):
             field="magic[2] (type)",
             value=hex(type_code),
         )
-    header = 4 + 4 * ndim
-    if len(data) < header:
+    dims = f.read(4 * ndim)
+    header = 4 + len(dims)
+    if len(dims) < 4 * ndim:
         raise DataError(
-            f"file too short for {ndim} dimension sizes", file=path, field="size", value=len(data)
+            f"file too short for {ndim} dimension sizes", file=path, field="size", value=header
         )
-    shape = tuple(int(v) for v in np.frombuffer(data, ">u4", count=ndim, offset=4))
+    shape = tuple(int(v) for v in np.frombuffer(dims, ">u4", count=ndim))
     dtype = _IDX_TYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(data) - header != expected:
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    # Plain files: the length is known before reading; gzip: read at most one byte too many.
+    data = f.read() if file_size is not None and file_size - header == expected else None
+    if data is None and file_size is None:
+        data = _read_exactly(f, expected + 1)
+    found = len(data) if data is not None else file_size - header
+    if found != expected:
         raise DataError(
             f"data size disagrees with the header shape {list(shape)} x {dtype.itemsize} bytes "
             f"= {expected} bytes",
             file=path,
             field="data bytes",
-            value=len(data) - header,
+            value=found,
         )
-    array = np.frombuffer(data, dtype, offset=header).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=True)
+    array = np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
+    if dtype.kind == "f" and not np.isfinite(array).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise DataError(
+            "IDX data holds NaN or infinity",
+            file=path,
+            field=f"element {list(index)}",
+            value=float(array[index]),
+        )
+    return array
 
 
 def _dpkg_folders():
@@ -218,7 +258,8 @@ def find_fashion_mnist(path=None):
     raise DataError(
         f"Fashion-MNIST IDX files ({names}) not found. Looked in:\n{looked}\n"
         f"Install the Debian package (`apt-get install {DEBIAN_PACKAGE}`), copy the files to "
-        f"one of these folders, or pass path= (or set ${ENV_VARIABLE}).",
+        f"one of these folders, or pass path= (or set ${ENV_VARIABLE}; recipes with "
+        f"`--data fashion_mnist` search these same folders).",
         file=str(path) if path is not None else None,
     )
 
@@ -234,8 +275,8 @@ def load_fashion_mnist(path=None):
         ``(N,)`` (class names in ``FASHION_MNIST_CLASSES``).
 
     Raises:
-        DataError: files missing (with the folders searched), malformed, or images and labels
-            that disagree in count.
+        DataError: files missing (with the folders searched), malformed, not uint8, labels
+            outside ``0..9``, or images and labels that disagree in count.
     """
     files = find_fashion_mnist(path)
     arrays = {key: read_idx(file) for key, file in files.items()}
@@ -254,6 +295,22 @@ def load_fashion_mnist(path=None):
                 file=files[f"{split}_labels"],
                 field="count",
                 value=len(labels),
+            )
+        for key, array in ((f"{split}_images", images), (f"{split}_labels", labels)):
+            if array.dtype != np.uint8:
+                raise DataError(
+                    "Fashion-MNIST files hold unsigned bytes (IDX type 0x08)",
+                    file=files[key],
+                    field="dtype",
+                    value=str(array.dtype),
+                )
+        bad = np.flatnonzero(labels >= len(FASHION_MNIST_CLASSES))
+        if len(bad):
+            raise DataError(
+                f"labels must lie in 0..{len(FASHION_MNIST_CLASSES) - 1}",
+                file=files[f"{split}_labels"],
+                field=f"label[{int(bad[0])}]",
+                value=int(labels[bad[0]]),
             )
     return (arrays["train_images"], arrays["train_labels"]), (
         arrays["test_images"],

@@ -43,14 +43,23 @@ def read_utf8(path):
     """The text of a UTF-8 file (a byte-order mark is dropped).
 
     Raises:
-        DataError: naming the file: missing, not a file, or not UTF-8 (with the line).
+        DataError: naming the file: missing, not a file, unreadable, not UTF-8 (with the line),
+            or holding NUL bytes (UTF-16 / binary data).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found" if not path.exists() else "not a file", file=path)
-    data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig")
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot read the file ({error.strerror or error})", file=path) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(
+            "UTF-16 text (it starts with a UTF-16 byte-order mark); re-encode the file as UTF-8",
+            file=path,
+        )
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         byte = data[error.start : error.start + 1]
@@ -59,6 +68,16 @@ def read_utf8(path):
             file=path,
             field=f"line {line}",
         ) from None
+    if "\x00" in text:
+        offset = data.index(b"\x00")
+        line = data[:offset].count(b"\n") + 1
+        raise DataError(
+            f"NUL byte at offset {offset}: binary data or UTF-16 text, not UTF-8; re-encode "
+            "the file as UTF-8",
+            file=path,
+            field=f"line {line}",
+        )
+    return text
 
 
 def _paragraphs(text):

@@ -56,6 +56,53 @@ def check_image(path, check="header", field="image"):
     return size
 
 
+def read_text(path, what="file"):
+    """The text of a UTF-8 file (a UTF-8 byte-order mark is skipped).
+
+    Raises:
+        DataError: The file is missing, unreadable, or not UTF-8 (names the byte offset, and
+            UTF-16 when the file starts with its byte-order mark).
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise DataError(f"{what} not found", file=path) from None
+    except OSError as error:
+        raise DataError(f"cannot read {what} ({error.strerror or error})", file=path) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError("is UTF-16 text; save it as UTF-8", file=path)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"not UTF-8 text (byte {error.start} = {data[error.start : error.start + 1]!r}); "
+            "save it as UTF-8",
+            file=path,
+        ) from None
+
+
+def walk_files(folder):
+    """Every file under ``folder`` (recursively, sorted), following folder links once each, so
+    a link back to a parent folder does not loop."""
+    seen, found = set(), []
+    for current, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(current)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(current, d)) not in seen]
+        found += [os.path.join(current, f) for f in files]
+    return sorted(found)
+
+
+def first_file(candidates):
+    """The first of ``candidates`` that is a file, else ``None``."""
+    return next((c for c in candidates if os.path.isfile(c)), None)
+
+
 def clean_boxes(boxes, heights, widths, report, location):
     """Clips boxes to their images, drops the ones left with no area, and counts both.
 
@@ -69,13 +116,17 @@ def clean_boxes(boxes, heights, widths, report, location):
     Returns:
         ``(boxes, keep)``: the clipped (N, 4) float32 boxes and a boolean (N,) mask of boxes kept.
     """
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if len(boxes) == 0:
-        return boxes, np.zeros((0,), bool)
+        return boxes.astype(np.float32), np.zeros((0,), bool)
     heights = np.asarray(heights, np.float32).reshape(-1, 1)
     widths = np.asarray(widths, np.float32).reshape(-1, 1)
+    # A box with a non-finite corner (e.g. an overflow of huge inputs) is dropped and counted;
+    # huge finite corners are brought into float32 range before clipping.
+    finite = np.all(np.isfinite(boxes), axis=1)
+    safe = np.where(finite[:, None], np.clip(boxes, -1e7, 1e7), 0.0).astype(np.float32)
     clipped = bounding_boxes.clip_to_image_size(
-        {"boxes": boxes, "labels": np.zeros(len(boxes), np.int32)},
+        {"boxes": safe, "labels": np.zeros(len(boxes), np.int32)},
         height=heights,
         width=widths,
         bounding_box_format="xyxy",
@@ -83,9 +134,11 @@ def clean_boxes(boxes, heights, widths, report, location):
     new_boxes = np.asarray(clipped["boxes"], np.float32)
     # clip_to_image_size marks zero-area boxes with label -1; also catch inverted boxes
     # (x2 < x1 gives a positive product of two negative sides).
-    keep = np.asarray(clipped["labels"]) >= 0
+    keep = (np.asarray(clipped["labels"]) >= 0) & finite
     keep &= (new_boxes[:, 2] > new_boxes[:, 0]) & (new_boxes[:, 3] > new_boxes[:, 1])
-    changed = np.any(np.abs(new_boxes - boxes) > 1e-3, axis=1)  # ignore float round-off
+    with np.errstate(invalid="ignore", over="ignore"):
+        # compared in float32, so round-off of large coordinates is not counted as a change
+        changed = np.any(np.abs(new_boxes - boxes.astype(np.float32)) > 1e-3, axis=1)
     for i in np.flatnonzero(~keep):
         report.add(DROPPED_EMPTY, f"{location(i)} = {_fmt(boxes[i])}")
     for i in np.flatnonzero(changed & keep):
@@ -97,14 +150,39 @@ def _fmt(box):
     return "[" + ", ".join(f"{v:g}" for v in box) + "] (xyxy)"
 
 
-def to_float(value, file, field):
-    """``float(value)`` or a ``DataError`` naming the file, field and value."""
+# Coordinates and sizes beyond this are surely wrong (and overflow float32 on the way).
+MAX_COORDINATE = 1e30
+
+
+def to_float(value, file, field, strict=False):
+    """``float(value)`` or a ``DataError`` naming the file, field and value.
+
+    With ``strict`` (JSON) only numbers are accepted, not strings or booleans; a string with
+    ``_`` (which Python's ``float`` reads as a digit separator) is never a number.
+    """
+    bad_type = isinstance(value, bool) or (
+        not isinstance(value, (int, float)) if strict else isinstance(value, str) and "_" in value
+    )
+    if bad_type:
+        raise DataError("not a number", file=file, field=field, value=value)
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError("not a number", file=file, field=field, value=value) from None
     if not np.isfinite(number):
         raise DataError("not a finite number", file=file, field=field, value=value)
+    if abs(number) > MAX_COORDINATE:
+        raise DataError(
+            f"out of range (more than {MAX_COORDINATE:g})", file=file, field=field, value=value
+        )
+    return number
+
+
+def to_size(value, file, field, strict=False):
+    """An image width or height: a finite number > 0, else ``DataError``."""
+    number = to_float(value, file, field, strict)
+    if number <= 0:
+        raise DataError("must be > 0", file=file, field=field, value=value)
     return number
 
 

@@ -6,20 +6,24 @@ import json
 import os
 
 import numpy as np
-from keras.utils import bounding_boxes
 
 from zoo.data.errors import SKIPPED_CROWD, DataError, DataReport
-from zoo.data.readers._common import check_image, clean_boxes, finish_reader, to_float
+from zoo.data.readers._common import (
+    check_image,
+    clean_boxes,
+    finish_reader,
+    read_text,
+    to_float,
+    to_size,
+)
 
 
 def _load_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise DataError("annotation file not found", file=path) from None
+    text = read_text(path, "annotation file")
     try:
         return json.loads(text)
+    except RecursionError:
+        raise DataError("invalid JSON: nested too deeply", file=path) from None
     except json.JSONDecodeError as error:
         line = text.splitlines()[error.lineno - 1] if text.splitlines() else ""
         snippet = line[max(0, error.colno - 21) : error.colno + 20].strip()
@@ -29,12 +33,34 @@ def _load_json(path):
             field=f"line {error.lineno} column {error.colno}",
             value=snippet,
         ) from None
+    except ValueError as error:  # e.g. an integer with more digits than Python converts
+        raise DataError(f"invalid JSON: {error}", file=path) from None
 
 
 def _require(mapping, key, file, field):
     if not isinstance(mapping, dict) or key not in mapping:
         raise DataError(f"missing key {key!r}", file=file, field=field)
     return mapping[key]
+
+
+def _require_list(mapping, key, file, default=None):
+    value = mapping.get(key, default) if default is not None else _require(mapping, key, file, key)
+    if not isinstance(value, list):
+        raise DataError("must be a list", file=file, field=key, value=type(value).__name__)
+    return value
+
+
+def _check_id(value, seen, file, field):
+    """An integer id not seen before in the same list; ``seen`` maps ids to their field."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DataError("id must be an integer", file=file, field=field, value=value)
+    if seen is not None:
+        if value in seen:
+            raise DataError(
+                f"duplicate id (also {seen[value]})", file=file, field=field, value=value
+            )
+        seen[value] = field
+    return value
 
 
 def image_folders(annotation_file, image_dir=None):
@@ -109,24 +135,37 @@ def read_coco(annotation_file, image_dir=None, *, skip_crowd=True, check_images=
     annotation_file = os.fspath(annotation_file)
     name = annotation_file
     doc = _load_json(annotation_file)
-    categories = _require(doc, "categories", name, "categories")
-    images = _require(doc, "images", name, "images")
-    annotations = doc.get("annotations", []) if isinstance(doc, dict) else []
+    if not isinstance(doc, dict):
+        raise DataError(
+            "must be a JSON object with images, categories and annotations",
+            file=name,
+            field="top level",
+            value=type(doc).__name__,
+        )
+    categories = _require_list(doc, "categories", name)
+    images = _require_list(doc, "images", name)
+    annotations = _require_list(doc, "annotations", name, default=[])
 
-    category_names = {}
+    category_names, category_fields = {}, {}
     for i, category in enumerate(categories):
-        cid = _require(category, "id", name, f"categories[{i}]")
-        category_names[cid] = str(_require(category, "name", name, f"categories[{i}]"))
+        field = f"categories[{i}]"
+        cid = _check_id(_require(category, "id", name, field), category_fields, name, f"{field}.id")
+        category_name = _require(category, "name", name, field)
+        if not isinstance(category_name, str):
+            raise DataError(
+                "must be a string", file=name, field=f"{field}.name", value=category_name
+            )
+        category_names[cid] = category_name
     sorted_ids = sorted(category_names)
     label_of = {cid: label for label, cid in enumerate(sorted_ids)}
     class_names = [category_names[cid] for cid in sorted_ids]
 
     report = DataReport()
     resolve = _ImageResolver(image_folders(annotation_file, image_dir))
-    paths, heights, widths, index_of = [], [], [], {}
+    paths, heights, widths, index_of, image_fields = [], [], [], {}, {}
     for i, image in enumerate(images):
         field = f"images[{i}]"
-        image_id = _require(image, "id", name, field)
+        image_id = _check_id(_require(image, "id", name, field), image_fields, name, f"{field}.id")
         file_name = _require(image, "file_name", name, field)
         if not isinstance(file_name, str) or not file_name:
             raise DataError(
@@ -144,8 +183,8 @@ def read_coco(annotation_file, image_dir=None, *, skip_crowd=True, check_images=
             )
         size = check_image(path, check_images)
         if size is None:
-            w = to_float(_require(image, "width", name, field), name, f"{field}.width")
-            h = to_float(_require(image, "height", name, field), name, f"{field}.height")
+            w = to_size(_require(image, "width", name, field), name, f"{field}.width", True)
+            h = to_size(_require(image, "height", name, field), name, f"{field}.height", True)
         else:
             w, h = size
             json_size = (image.get("width"), image.get("height"))
@@ -161,15 +200,20 @@ def read_coco(annotation_file, image_dir=None, *, skip_crowd=True, check_images=
         widths.append(float(w))
         heights.append(float(h))
 
-    raw_boxes, labels, owners, kept_ann = [], [], [], []
+    raw_boxes, labels, owners, kept_ann, ann_fields = [], [], [], [], {}
     for i, ann in enumerate(annotations):
         field = f"annotations[{i}]"
-        image_id = _require(ann, "image_id", name, field)
+        image_id = _check_id(
+            _require(ann, "image_id", name, field), None, name, f"{field}.image_id"
+        )
+        if "id" in ann:
+            _check_id(ann["id"], ann_fields, name, f"{field}.id")
         if image_id not in index_of:
             raise DataError(
                 "no image with this id", file=name, field=f"{field}.image_id", value=image_id
             )
         category_id = _require(ann, "category_id", name, field)
+        _check_id(category_id, None, name, f"{field}.category_id")
         if category_id not in label_of:
             raise DataError(
                 f"unknown category id (categories has ids {sorted_ids})",
@@ -182,7 +226,7 @@ def read_coco(annotation_file, image_dir=None, *, skip_crowd=True, check_images=
             raise DataError(
                 "bbox must be [x, y, width, height]", file=name, field=f"{field}.bbox", value=bbox
             )
-        bbox = [to_float(v, name, f"{field}.bbox[{k}]") for k, v in enumerate(bbox)]
+        bbox = [to_float(v, name, f"{field}.bbox[{k}]", strict=True) for k, v in enumerate(bbox)]
         if skip_crowd and ann.get("iscrowd", 0):
             report.add(SKIPPED_CROWD, f"{name}: {field}")
             continue
@@ -191,9 +235,8 @@ def read_coco(annotation_file, image_dir=None, *, skip_crowd=True, check_images=
         owners.append(index_of[image_id])
         kept_ann.append(i)
 
-    boxes = np.asarray(raw_boxes, np.float32).reshape(-1, 4)
-    if len(boxes):
-        boxes = np.asarray(bounding_boxes.convert_format(boxes, source="xywh", target="xyxy"))
+    boxes = np.asarray(raw_boxes, np.float64).reshape(-1, 4)
+    boxes[:, 2:] += boxes[:, :2]  # xywh -> xyxy
     owners = np.asarray(owners, np.int64)
     boxes, keep = clean_boxes(
         boxes,
