@@ -10,7 +10,10 @@ The README shows one example per family; ``docs/`` explains each family.
 import importlib
 import os
 
+from zoo import _console
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+_console.install()  # TensorFlow's native start-up lines stay off the console (ZOO_TF_LOGS=1: on)
 
 __version__ = "0.1.0"
 
