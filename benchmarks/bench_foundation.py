@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
@@ -152,10 +154,14 @@ def bench_coco(n_images):
     return {"seconds": seconds}
 
 
-def main(argv=None):
+def build_arg_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a few seconds")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_arg_parser().parse_args(argv)
     quick = args.quick
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores")
     bench_data(128 if quick else 1024, 128)

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,6 +38,7 @@ import train_landmarks  # noqa: E402  (the recipe, so the benchmark measures wha
 
 from zoo.landmarks.model import DEFAULT_HEAD, HEADS  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least, positive_float  # noqa: E402
 
 
 def tflite_latency_ms(path, image_size, runs=200, warmup=20, num_threads=1):
@@ -122,22 +125,30 @@ def print_table(rows):
             print("  ".join("-" * w for w in widths))
 
 
-def main(argv=None):
+def build_arg_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--minutes", type=float, default=train_landmarks.DEFAULTS["time_budget"],
+        "--minutes", type=positive_float, default=train_landmarks.DEFAULTS["time_budget"],
         help="training budget per head in minutes (default: the recipe's, %(default)s)",
     )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny data and budget: checks it runs")
     parser.add_argument("--heads", nargs="+", choices=HEADS, default=list(HEADS))
-    parser.add_argument("--num-train", type=int, default=4000)
-    parser.add_argument("--num-val", type=int, default=500)
-    parser.add_argument("--epochs", type=int, default=None, help="cap epochs (default: recipe's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--runs", type=int, default=200, help="timed batch-1 inferences")
+    parser.add_argument("--num-train", type=int_at_least(1), default=4000)
+    parser.add_argument("--num-val", type=int_at_least(1), default=500)
+    parser.add_argument(
+        "--epochs", type=int_at_least(1), default=None, help="cap epochs (default: recipe's)"
+    )
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument(
+        "--runs", type=int_at_least(1), default=200, help="timed batch-1 inferences"
+    )
     parser.add_argument("--out", default=None, help="keep runs/models here (default: temp dir)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_arg_parser().parse_args(argv)
     if args.quick:
         args.minutes = min(args.minutes, 0.3)
         args.num_train, args.num_val, args.runs = 256, 64, 30

@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -64,6 +66,7 @@ from zoo.metrics.retrieval import (  # noqa: E402
 )
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 from zoo.training.cli import run_cli
+from zoo.training.flags import int_at_least, non_negative_float, positive_float  # noqa: E402
 
 # The recipe defaults (zoo.metric_learning.TRIPLET_DEFAULTS / SIAMESE_DEFAULTS, read by
 # recipes/train_triplet.py and recipes/train_siamese.py); --set overrides TOWER and TRIPLET here.
@@ -341,11 +344,11 @@ def table(title, rows):
         )
 
 
-def main(argv=None):
+def build_arg_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--minutes",
-        type=float,
+        type=positive_float,
         default=10.0,
         help="training wall clock per model (default: %(default)s)",
     )
@@ -360,7 +363,7 @@ def main(argv=None):
     parser.add_argument("--skip-zero-shot", action="store_true")
     parser.add_argument(
         "--study-minutes",
-        type=float,
+        type=non_negative_float,
         default=2.5,
         help="training per variant of the zero-shot defaults study (0 skips it; default: "
         "%(default)s)",
@@ -373,9 +376,14 @@ def main(argv=None):
         help=f"override a recipe default for this run, e.g. p=10 embedding_dim=128; keys: "
         f"{', '.join(sorted({*TOWER, *TRIPLET}))}",
     )
-    parser.add_argument("--eval-pairs", type=int, default=20000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-pairs", type=int_at_least(1), default=20000)
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    return parser
+
+
+def main(argv=None):
+    parser = build_arg_parser()
     args = parser.parse_args(argv)
     for item in args.set:
         apply_override(parser, item)

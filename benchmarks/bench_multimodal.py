@@ -26,7 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
 from zoo.training.cli import run_cli
+from zoo.training.flags import int_at_least, positive_float  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,22 +47,27 @@ def load_recipe():
     return module
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--minutes",
-        type=float,
+        type=positive_float,
         default=6.0,
         help="time budget per pair (and again for its supervised classifier)",
     )
     parser.add_argument("--pairs", default=",".join(PAIRS), help="comma-separated pairs")
-    parser.add_argument("--num-test", type=int, default=1000, help="held-out pairs")
-    parser.add_argument("--num-train", type=int, default=10000, help="training scenes")
-    parser.add_argument("--seed", type=int, default=0, help="data and model seed")
+    parser.add_argument("--num-test", type=int_at_least(1), default=1000, help="held-out pairs")
+    parser.add_argument("--num-train", type=int_at_least(1), default=10000, help="training scenes")
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="data and model seed")
     parser.add_argument("--export", action="store_true", help="also export and verify towers")
     parser.add_argument("--output", default=None, help="run directories (default: a temp dir)")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="tiny run (smoke check)")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_arg_parser()
     args = parser.parse_args(argv)
     args.pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
     bad = [p for p in args.pairs if p not in PAIRS]

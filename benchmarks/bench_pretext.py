@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -78,6 +80,7 @@ _M = np.array(
     ]
 )
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least, positive_float  # noqa: E402
 
 _M_WHITE = (_M / np.array([0.95047, 1.0, 1.08883])[:, None]).T.astype(np.float32)
 _D = 6.0 / 29.0
@@ -316,16 +319,24 @@ def training_rate(name, options, images, batch, seconds, steps=3):
 # === main ===
 
 
-def main(argv=None):
+def build_arg_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short measurements (smoke check)")
     parser.add_argument("--no-train", action="store_true", help="skip the training throughput")
     parser.add_argument("--variants", action="store_true", help="also time option variants")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="image sizes")
-    parser.add_argument("--batch", type=int, default=128, help="batch size (128)")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per measurement")
+    parser.add_argument(
+        "--sizes", type=int_at_least(1), nargs="+", default=[32, 64], help="image sizes"
+    )
+    parser.add_argument("--batch", type=int_at_least(1), default=128, help="batch size (128)")
+    parser.add_argument(
+        "--seconds", type=positive_float, default=None, help="seconds per measurement"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_arg_parser().parse_args(argv)
     seconds = args.seconds or (1.5 if args.quick else 6.0)
     train_seconds, train_steps = (0.0, 2) if args.quick else (seconds / 2, 3)
     num_images = 1024 if args.quick else 4096

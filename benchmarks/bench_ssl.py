@@ -45,6 +45,8 @@ import sys
 import time
 from pathlib import Path
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -61,6 +63,7 @@ from zoo.ops import rgb_to_lab
 from zoo.ssl.model import build_ssl_encoder
 from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least, positive_float  # noqa: E402
 from zoo.training.probes import fine_tune, probe_encoder
 
 GRAY_METHODS = [m for m in SSL_METHODS if m != "colorization"]
@@ -68,27 +71,33 @@ FRACTIONS = (0.01, 0.1)
 COLUMNS = ("linear", "knn", "linear@1%", "finetune@1%", "linear@10%", "finetune@10%")
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="fashion_mnist (default) | digits | FOLDER")
     parser.add_argument("--methods", nargs="+", choices=SSL_METHODS, default=list(SSL_METHODS))
-    parser.add_argument("--pretrain-minutes", type=float, default=1.5)
-    parser.add_argument("--finetune-minutes", type=float, default=0.5)
+    parser.add_argument("--pretrain-minutes", type=positive_float, default=1.5)
+    parser.add_argument("--finetune-minutes", type=positive_float, default=0.5)
     parser.add_argument(
         "--finetune-repeats",
-        type=int,
+        type=int_at_least(1),
         default=3,
         help="fine-tune runs per encoder and label fraction, seeds seed..seed+R-1 (mean reported)",
     )
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--max-train", type=int, default=None, help="subsample the train split")
-    parser.add_argument("--max-test", type=int, default=None, help="subsample the test split")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int_at_least(1), default=128)
+    parser.add_argument(
+        "--max-train", type=int_at_least(1), default=None, help="subsample the train split"
+    )
+    parser.add_argument(
+        "--max-test", type=int_at_least(1), default=None, help="subsample the test split"
+    )
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks it runs")
     parser.add_argument("--json", default=None, help="also write the results to this file")
-    args = parser.parse_args(argv)
-    if args.finetune_repeats < 1:
-        parser.error(f"--finetune-repeats must be >= 1. Received: {args.finetune_repeats}")
+    return parser
+
+
+def parse_args(argv=None):
+    args = build_arg_parser().parse_args(argv)
     if args.quick:
         args.pretrain_minutes, args.finetune_minutes, args.finetune_repeats = 0.1, 0.05, 1
         args.max_train, args.max_test = args.max_train or 2000, args.max_test or 500

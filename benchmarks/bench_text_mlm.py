@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -48,6 +50,7 @@ from zoo.text.model import build_mlm_model, build_text_encoder
 from zoo.text.tokenizer import TextTokenizer, words_per_text
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least, positive_float  # noqa: E402
 
 MODEL = {"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "num_layers": 2, "dropout": 0.1}
 LENGTH = {
@@ -59,9 +62,11 @@ LENGTH = {
 BATCH, LR, STEPS_PER_EPOCH = 64, 2e-3, 100
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=4.0, help="training budget per config")
+    parser.add_argument(
+        "--minutes", type=positive_float, default=4.0, help="training budget per config"
+    )
     parser.add_argument("--char", action="store_true", help="also the character-level configs")
     parser.add_argument("--quick", action="store_true", help="1 minute each, 5000 sentences")
     parser.add_argument(
@@ -73,13 +78,17 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--eval-passes",
-        type=int,
+        type=int_at_least(1),
         default=3,
         help="masking passes over the held-out texts (more masked tokens, steadier figures)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return build_arg_parser().parse_args(argv)
 
 
 def run_config(corpus, level, minutes, seed, quick, eval_passes):

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,6 +50,7 @@ from zoo.detection.evaluate import collect_detections  # noqa: E402
 from zoo.detection.export import tflite_predict  # noqa: E402
 from zoo.metrics import coco_map  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least, positive_float  # noqa: E402
 
 
 def median_ms(fn, repeat):
@@ -349,11 +352,13 @@ def evaluate_run(args, recipe_args, label):
     return row
 
 
-def main(argv=None):
+def build_arg_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="training time budget")
-    parser.add_argument("--eval-images", type=int, default=500, help="validation images")
-    parser.add_argument("--repeat", type=int, default=50, help="latency repetitions")
+    parser.add_argument("--minutes", type=positive_float, default=10.0, help="training time budget")
+    parser.add_argument(
+        "--eval-images", type=int_at_least(1), default=500, help="validation images"
+    )
+    parser.add_argument("--repeat", type=int_at_least(1), default=50, help="latency repetitions")
     parser.add_argument("--coco-dir", help="also train on a COCO-JSON set written here")
     parser.add_argument(
         "--skip-synthetic", action="store_true", help="only the --coco-dir run (needs --coco-dir)"
@@ -366,6 +371,11 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="folder for runs/exports (default: temp)")
     parser.add_argument("--quick", action="store_true", help="smoke-sized run of this script")
     parser.add_argument("recipe_args", nargs="*", help="extra recipe flags (after --)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_arg_parser()
     args = parser.parse_args(argv)
     if args.quick:
         args.eval_images, args.repeat = 8, 5

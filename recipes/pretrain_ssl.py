@@ -31,6 +31,8 @@ import json
 import os
 import sys
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -43,8 +45,9 @@ from zoo.ssl.model import build_ssl_encoder
 from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder, sample_rows
 from zoo.training import build_parser, configure, parse_flags  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import comma_list, float_in, int_at_least, positive_float  # noqa: E402
 from zoo.training.probes import probe_encoder
-from zoo.training.run_dir import create_run_dir  # noqa: E402
+from zoo.training.run_dir import create_run_dir, write_json  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"batch_size": 128, "time_budget": 3.0}
@@ -68,15 +71,10 @@ def _option(text):
         return key.strip(), value
 
 
-def _fractions(text):
-    values = [float(v) for v in str(text).split(",") if v.strip()]
-    bad = [v for v in values if not 0 < v <= 1]
-    if bad:
-        raise ValueError(f"label fractions must lie in (0, 1]. Received: {bad}")
-    return values
+_fractions = comma_list(float_in(0, 1, low_open=True))
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = build_parser(
         __doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults={**SMOKE, **SMOKE_EXTRA}
     )
@@ -93,20 +91,33 @@ def parse_args(argv=None):
         "rotation's default flips and shifts)",
     )
     group.add_argument("--backbone", default="small_cnn", help="build_ssl_encoder backbone")
-    group.add_argument("--width", type=int, default=32, help="encoder width (first stage)")
-    group.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    group.add_argument(
+        "--width", type=int_at_least(1), default=32, help="encoder width (first stage)"
+    )
+    group.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     group.add_argument("--on-device", action="store_true", help="label batches in the model")
     group.add_argument(
         "--label-fractions", type=_fractions, default=[0.01, 0.1], help="low-label probes"
     )
     group.add_argument(
-        "--finetune-minutes", type=float, default=0.5, help="fine-tuning budget per fraction"
+        "--finetune-minutes",
+        type=positive_float,
+        default=0.5,
+        help="fine-tuning budget per fraction",
     )
-    group.add_argument("--max-train", type=int, default=None, help="subsample the train split")
-    group.add_argument("--max-test", type=int, default=None, help="subsample the test split")
+    group.add_argument(
+        "--max-train", type=int_at_least(1), default=None, help="subsample the train split"
+    )
+    group.add_argument(
+        "--max-test", type=int_at_least(1), default=None, help="subsample the test split"
+    )
     group.add_argument("--export-dir", default="saved_models", help="TF Serving model root")
     group.add_argument("--no-export", action="store_true", help="skip export and verification")
-    return parse_flags(parser, argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return parse_flags(build_arg_parser(), argv)
 
 
 def load_data(args):
@@ -220,7 +231,7 @@ def main(argv=None):
             },
         )
         metrics["export"] = str(saved)
-    (run.path / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(run.path / "metrics.json", metrics)
     print(f"wrote {run.path / 'metrics.json'}, loss.png, probes.png, samples.png")
     return metrics
 

@@ -30,9 +30,10 @@ Runtime: a few minutes on a 2-core CPU; `--smoke` well under a minute.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -52,6 +53,8 @@ from zoo.text.model import build_mlm_model, build_text_encoder
 from zoo.text.tokenizer import LEVELS, TextTokenizer, words_per_text
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import float_in, int_at_least, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 12, "batch_size": 64, "steps_per_epoch": 200}
@@ -65,7 +68,7 @@ SEQUENCE_LENGTH = {
 }
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = build_parser(
         __doc__.splitlines()[0],
         defaults=DEFAULTS,
@@ -94,49 +97,69 @@ def parse_args(argv=None):
         help="BERT token masking or contiguous spans (auto: tokens for word "
         "level, spans for char level)",
     )
-    parser.add_argument("--mask-rate", type=float, default=0.15, help="fraction selected")
-    parser.add_argument("--mean-span", type=int, default=3, help="mean span length (spans)")
+    parser.add_argument(
+        "--mask-rate",
+        type=float_in(0, 1, low_open=True, high_open=True),
+        default=0.15,
+        help="fraction selected",
+    )
+    parser.add_argument(
+        "--mean-span", type=int_at_least(1), default=3, help="mean span length (spans)"
+    )
     parser.add_argument(
         "--num-train",
-        type=int,
+        type=int_at_least(1),
         default=None,
         help="grammar: sentences generated (20000); files: cap on texts",
     )
     parser.add_argument(
         "--num-test",
-        type=int,
+        type=int_at_least(1),
         default=None,
         help="grammar: held-out sentences (2000); files: cap on texts",
     )
-    parser.add_argument("--test-fraction", type=float, default=0.1, help="files: share held out")
+    parser.add_argument(
+        "--test-fraction",
+        type=float_in(0, 1, low_open=True, high_open=True),
+        default=0.1,
+        help="files: share held out",
+    )
     parser.add_argument(
         "--max-words",
-        type=int,
+        type=int_at_least(0),
         default=None,
         help="files and fortunes: cut texts into pieces of at most this many words (default: "
         "enough to fill --sequence-length; 0 keeps whole lines/paragraphs, fortunes as sentences)",
     )
     parser.add_argument(
         "--eval-passes",
-        type=int,
+        type=int_at_least(1),
         default=3,
         help="masking passes over the held-out texts (each with its own masks)",
     )
-    parser.add_argument("--sequence-length", type=int, default=None, help="tokens per text")
-    parser.add_argument("--max-tokens", type=int, default=8000, help="largest vocabulary")
+    parser.add_argument(
+        "--sequence-length", type=int_at_least(1), default=None, help="tokens per text"
+    )
+    parser.add_argument(
+        "--max-tokens", type=int_at_least(4), default=8000, help="largest vocabulary"
+    )
     parser.add_argument(
         "--min-count",
-        type=int,
+        type=int_at_least(1),
         default=2,
         help="files and fortunes: words seen fewer times become [UNK] (grammar: 1)",
     )
-    parser.add_argument("--embed-dim", type=int, default=64)
-    parser.add_argument("--num-heads", type=int, default=4)
-    parser.add_argument("--ff-dim", type=int, default=128)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (peak)")
-    return parse_flags(parser, argv)
+    parser.add_argument("--embed-dim", type=int_at_least(1), default=64)
+    parser.add_argument("--num-heads", type=int_at_least(1), default=4)
+    parser.add_argument("--ff-dim", type=int_at_least(1), default=128)
+    parser.add_argument("--num-layers", type=int_at_least(1), default=2)
+    parser.add_argument("--dropout", type=float_in(0, 1, high_open=True), default=0.1)
+    parser.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (peak)")
+    return parser
+
+
+def parse_args(argv=None):
+    return parse_flags(build_arg_parser(), argv)
 
 
 def main(argv=None):
@@ -246,9 +269,7 @@ def main(argv=None):
         "held_out": held_out,
         "fills": [{"sentence": s, "completion": c} for s, c in fills],
     }
-    (run / "metrics.json").write_text(
-        json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8"
-    )
+    write_json(run / "metrics.json", metrics, ensure_ascii=False)
     (run / "fills.txt").write_text("".join(f"{s}\n  -> {c}\n" for s, c in fills), encoding="utf-8")
     plot_loss_curve(result.history, run / "loss_curve.png")
     model.save(run / "mlm.keras")

@@ -26,6 +26,8 @@ import json
 import os
 import sys
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -48,6 +50,8 @@ from zoo.landmarks.model import (  # noqa: E402
 )
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least, non_negative_float, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 60, "batch_size": 32, "image_size": 96, "time_budget": 9.0}
@@ -62,22 +66,30 @@ LEARNING_RATE = 2e-3
 COORDINATE_WEIGHT = 5.0
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = build_parser(__doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults=SMOKE)
     parser.add_argument("--head", choices=HEADS, default=DEFAULT_HEAD, help="default: %(default)s")
     parser.add_argument("--backbone", default="tiny", help="tiny or a zoo.backbones.cnn name")
     parser.add_argument("--heatmap-stride", type=int, choices=(2, 4, 8), default=4)
     parser.add_argument("--loss", choices=COORDINATE_LOSSES, default="wing", help="coordinate loss")
-    parser.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
-    parser.add_argument("--coordinate-weight", type=float, default=COORDINATE_WEIGHT)
+    parser.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE)
+    parser.add_argument("--coordinate-weight", type=non_negative_float, default=COORDINATE_WEIGHT)
     parser.add_argument("--num-landmarks", type=int, choices=(5, 9), default=5, help="synthetic")
-    parser.add_argument("--num-train", type=int, default=4000, help="synthetic training images")
-    parser.add_argument("--num-val", type=int, default=500, help="synthetic validation images")
+    parser.add_argument(
+        "--num-train", type=int_at_least(1), default=4000, help="synthetic training images"
+    )
+    parser.add_argument(
+        "--num-val", type=int_at_least(1), default=500, help="synthetic validation images"
+    )
     parser.add_argument(
         "--export-dir", default="saved_models", help="TF Serving model root (default: %(default)s)"
     )
     parser.add_argument("--no-export", action="store_true", help="skip export and verification")
-    args = parse_flags(parser, argv)
+    return parser
+
+
+def parse_args(argv=None):
+    args = parse_flags(build_arg_parser(), argv)
     if args.smoke:
         args.num_train, args.num_val = min(args.num_train, 32), min(args.num_val, 16)
     return args
@@ -217,7 +229,7 @@ def main(argv=None):
             f"(int8 - fp32 = {100 * metrics['int8_nme_minus_fp32']:+.2f} points)"
         )
     save_ced_plot(curves, run / "ced.png")
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(run / "metrics.json", metrics)
     print(f"wrote {run / 'metrics.json'}, {run / 'ced.png'}, {run / 'val_predictions.png'}")
     return metrics
 

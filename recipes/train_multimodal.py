@@ -37,11 +37,12 @@ Runtime: the defaults (3000 steps) take 10-15 minutes on a 2-core CPU; --time-bu
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from pathlib import Path
+
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -76,6 +77,8 @@ from zoo.training import (  # noqa: E402
     train,
 )
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import float_in, int_at_least, int_in, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 PAIRS = ("image-text", "image-audio", "audio-text")
 
@@ -93,28 +96,37 @@ SMOKE = {
 }
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = build_parser(__doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults=SMOKE)
     group = parser.add_argument_group("multimodal")
     group.add_argument("--pair", choices=PAIRS, default="image-text", help="the two modalities")
-    group.add_argument("--num-train", type=int, default=10000, help="training scenes")
-    group.add_argument("--num-test", type=int, default=1000, help="held-out pairs")
+    group.add_argument("--num-train", type=int_at_least(1), default=10000, help="training scenes")
+    group.add_argument("--num-test", type=int_at_least(1), default=1000, help="held-out pairs")
     group.add_argument(
-        "--prototypes", type=int, default=500, help="labelled clips for image-audio prototypes"
+        "--prototypes",
+        type=int_at_least(1),
+        default=500,
+        help="labelled clips for image-audio prototypes",
     )
-    group.add_argument("--max-objects", type=int, default=1, help="shapes per scene (1-3)")
+    group.add_argument(
+        "--max-objects", type=int_in(1, len(POSITIONS)), default=1, help="shapes per scene (1-3)"
+    )
     group.add_argument(
         "--partial-captions",
-        type=float,
+        type=float_in(0, 1),
         default=0.25,
         help="fraction of training captions naming only some attributes (held-out: none)",
     )
-    group.add_argument("--projection-dim", type=int, default=64, help="shared space size")
-    group.add_argument("--width", type=int, default=16, help="filters of the first conv block")
+    group.add_argument(
+        "--projection-dim", type=int_at_least(1), default=64, help="shared space size"
+    )
+    group.add_argument(
+        "--width", type=int_at_least(1), default=16, help="filters of the first conv block"
+    )
     group.add_argument(
         "--text-pooling", choices=("conv", "mean"), default="conv", help="text encoder kind"
     )
-    group.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (peak)")
+    group.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (peak)")
     group.add_argument(
         "--no-supervised", action="store_true", help="skip the supervised classifier"
     )
@@ -122,8 +134,14 @@ def parse_args(argv=None):
     group.add_argument(
         "--export-dir", default=None, help="TF Serving model root (default RUN/saved_models)"
     )
-    group.add_argument("--plot-pairs", type=int, default=16, help="pairs in similarity.png")
-    return parse_flags(parser, argv)
+    group.add_argument(
+        "--plot-pairs", type=int_at_least(1), default=16, help="pairs in similarity.png"
+    )
+    return parser
+
+
+def parse_args(argv=None):
+    return parse_flags(build_arg_parser(), argv)
 
 
 # === Model ===
@@ -372,7 +390,7 @@ def main(argv=None):
     metrics["seconds"] = {
         n: round(clock[n] - clock[p], 2) for p, n in zip(names, names[1:], strict=False)
     }
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(run / "metrics.json", metrics)
     print_metrics(metrics)
     print(f"metrics: {run / 'metrics.json'}; plot: {plot}")
     return metrics

@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -30,21 +32,31 @@ from zoo.data import detection_pipeline, load_detection_data, synthetic_shapes  
 from zoo.export import export_saved_model, export_tflite, next_version, verify_export  # noqa: E402
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 8, "batch_size": 32, "image_size": 96}
 SMOKE = {"epochs": 1, "batch_size": 8, "image_size": 48, "steps_per_epoch": 2}
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = build_parser(__doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults=SMOKE)
-    parser.add_argument("--num-train", type=int, default=2000, help="synthetic training images")
-    parser.add_argument("--num-val", type=int, default=500, help="synthetic validation images")
+    parser.add_argument(
+        "--num-train", type=int_at_least(1), default=2000, help="synthetic training images"
+    )
+    parser.add_argument(
+        "--num-val", type=int_at_least(1), default=500, help="synthetic validation images"
+    )
     parser.add_argument(
         "--export-dir", default="saved_models", help="TF Serving model root (default: %(default)s)"
     )
     parser.add_argument("--no-export", action="store_true", help="skip export and verification")
-    args = parse_flags(parser, argv)
+    return parser
+
+
+def parse_args(argv=None):
+    args = parse_flags(build_arg_parser(), argv)
     if args.smoke:
         args.num_train, args.num_val = min(args.num_train, 32), min(args.num_val, 16)
     return args
@@ -125,7 +137,7 @@ def main(argv=None):
 
     # === Evaluation ===
     metrics = {k: float(v) for k, v in model.evaluate(val_ds, verbose=0, return_dict=True).items()}
-    (result.run.path / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(result.run.path / "metrics.json", metrics)
     print("validation:", json.dumps(metrics))
 
     # === Export ===

@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 import sys
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -44,10 +46,11 @@ from zoo.metric_learning.workflow import (  # noqa: E402
     metric_learning_parser,
     metrics_table,
     plot_test_embeddings,
-    write_metrics,
 )
 from zoo.training import compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import float_in, int_at_least  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
 # Every default lives in zoo.metric_learning.SIAMESE_DEFAULTS (the benchmark reads it too):
@@ -57,19 +60,26 @@ DEFAULTS = SIAMESE_DEFAULTS
 SMOKE = {"epochs": 2, "batch_size": 16, "image_size": None, "steps_per_epoch": 2, **SMOKE_SUBSETS}
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = metric_learning_parser(__doc__.splitlines()[0], DEFAULTS, SMOKE)
     parser.add_argument("--variant", choices=CONTRASTIVE_VARIANTS, default=DEFAULTS["variant"])
     parser.add_argument(
         "--hard-fraction",
-        type=float,
+        type=float_in(0, 1),
         default=DEFAULTS["hard_fraction"],
         help="share of each batch taken from mined hard pairs (0 = random pairs only)",
     )
     parser.add_argument(
-        "--mining-pool", type=int, default=DEFAULTS["mining_pool"], help="examples mined per epoch"
+        "--mining-pool",
+        type=int_at_least(1),
+        default=DEFAULTS["mining_pool"],
+        help="examples mined per epoch",
     )
-    return parse_flags(parser, argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return parse_flags(build_arg_parser(), argv)
 
 
 def main(argv=None):
@@ -134,7 +144,7 @@ def main(argv=None):
     # === Evaluation ===
     results = evaluate_against_pixels(encoder, parts, num_pairs=args.eval_pairs, seed=args.seed)
     print(metrics_table(results))
-    metrics_path = write_metrics(results, run / "metrics.json")
+    metrics_path = write_json(run / "metrics.json", results)
     plot = plot_test_embeddings(
         encoder,
         parts,

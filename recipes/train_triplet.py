@@ -30,6 +30,8 @@ from __future__ import annotations
 import os
 import sys
 
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
@@ -49,10 +51,11 @@ from zoo.metric_learning.workflow import (  # noqa: E402
     metric_learning_parser,
     metrics_table,
     plot_test_embeddings,
-    write_metrics,
 )
 from zoo.training import compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
 # Every default lives in zoo.metric_learning.TRIPLET_DEFAULTS (the benchmark reads it too):
@@ -61,13 +64,17 @@ DEFAULTS = TRIPLET_DEFAULTS
 SMOKE = {"epochs": 1, "batch_size": 16, "image_size": None, "steps_per_epoch": 2, **SMOKE_SUBSETS}
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = metric_learning_parser(__doc__.splitlines()[0], DEFAULTS, SMOKE)
     parser.add_argument("--mining", choices=MINING_MODES, default=DEFAULTS["mining"])
     parser.add_argument(
-        "--k", type=int, default=DEFAULTS["k"], help="examples per class in a batch (K)"
+        "--k", type=int_at_least(2), default=DEFAULTS["k"], help="examples per class in a batch (K)"
     )
-    return parse_flags(parser, argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return parse_flags(build_arg_parser(), argv)
 
 
 def main(argv=None):
@@ -124,7 +131,7 @@ def main(argv=None):
     # === Evaluation ===
     results = evaluate_against_pixels(encoder, parts, num_pairs=args.eval_pairs, seed=args.seed)
     print(metrics_table(results))
-    metrics_path = write_metrics(results, run / "metrics.json")
+    metrics_path = write_json(run / "metrics.json", results)
     plot = plot_test_embeddings(
         encoder,
         parts,

@@ -20,9 +20,10 @@ Runtime: a few minutes on a 2-core CPU; `--smoke` well under a minute.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,24 +35,38 @@ from zoo.metric_learning.loss import ContrastiveLoss
 from zoo.metric_learning.model import build_embedding_model, build_two_tower
 from zoo.training import build_parser, compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import int_at_least, non_negative_float, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 8, "batch_size": 64, "image_size": None, "steps_per_epoch": 150}
 SMOKE = {"epochs": 1, "batch_size": 16, "image_size": None, "steps_per_epoch": 2}
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = build_parser(
         __doc__.splitlines()[0],
         defaults=DEFAULTS,
         smoke_defaults={**SMOKE, "max_train": 400, "max_test": 200},
     )
-    parser.add_argument("--projection-dim", type=int, default=64, help="shared space size")
-    parser.add_argument("--margin", type=float, default=1.0, help="contrastive margin (on D²)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (peak)")
-    parser.add_argument("--max-train", type=int, default=None, help="subsample the train split")
-    parser.add_argument("--max-test", type=int, default=2000, help="test items to retrieve among")
-    return parse_flags(parser, argv)
+    parser.add_argument(
+        "--projection-dim", type=int_at_least(1), default=64, help="shared space size"
+    )
+    parser.add_argument(
+        "--margin", type=non_negative_float, default=1.0, help="contrastive margin (on D²)"
+    )
+    parser.add_argument("--lr", type=positive_float, default=2e-3, help="Adam learning rate (peak)")
+    parser.add_argument(
+        "--max-train", type=int_at_least(1), default=None, help="subsample the train split"
+    )
+    parser.add_argument(
+        "--max-test", type=int_at_least(1), default=2000, help="test items to retrieve among"
+    )
+    return parser
+
+
+def parse_args(argv=None):
+    return parse_flags(build_arg_parser(), argv)
 
 
 def main(argv=None):
@@ -101,7 +116,7 @@ def main(argv=None):
     # === Evaluation ===
     after = cross_modal_recall(model, test_data.images, test_sketch, test_data.labels)
     metrics = {"untrained": before, "trained": after}
-    (result.run.path / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_json(result.run.path / "metrics.json", metrics)
     for name, values in metrics.items():
         print(
             f"{name:<10} "

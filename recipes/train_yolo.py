@@ -21,15 +21,16 @@ Runtime: `--time-budget` minutes of training (default 10) + about a minute of ev
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+
+import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from zoo.backbones import BACKBONE_STRIDES, BACKBONES
+from zoo.backbones import BACKBONE_STRIDES, BACKBONES, OUTPUT_STRIDES
 from zoo.data import (  # noqa: E402
     detection_pipeline,
     load_detection_data,
@@ -57,6 +58,12 @@ from zoo.training import (  # noqa: E402
     train,
 )
 from zoo.training.cli import run_cli  # noqa: E402
+from zoo.training.flags import (  # noqa: E402
+    float_in,
+    int_at_least,
+    positive_float,
+)
+from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
 # Batch 16: with a fixed time budget on a CPU, more (noisier) steps beat bigger batches.
@@ -74,33 +81,42 @@ SMOKE = {
 }
 
 
-def parse_args(argv=None):
+def build_arg_parser():
     parser = build_parser(__doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults=SMOKE)
     group = parser.add_argument_group("YOLO")
-    group.add_argument("--image-dir", help="COCO JSON only: the image folder")
+    group.add_argument(
+        "--image-dir",
+        help="image folder of a COCO JSON or VOC set (default: found beside the annotations)",
+    )
     group.add_argument("--val-data", help="validation set (same forms as --data)")
     group.add_argument(
         "--val-fraction",
-        type=float,
+        type=float_in(0, 1, low_open=True, high_open=True),
         default=0.1,
         help="share of --data held out for validation when --val-data is absent",
     )
-    group.add_argument("--num-train", type=int, default=4000, help="synthetic training images")
-    group.add_argument("--num-val", type=int, default=500, help="synthetic validation images")
+    group.add_argument(
+        "--num-train", type=int_at_least(1), default=4000, help="synthetic training images"
+    )
+    group.add_argument(
+        "--num-val", type=int_at_least(1), default=500, help="synthetic validation images"
+    )
     group.add_argument(
         "--grid-size",
-        type=int,
+        type=int_at_least(1),
         default=None,
         help="grid size S; darknet_nano also takes image_size / 4 (a stride-4 output). "
         "Default: image_size / the backbone's stride",
     )
     group.add_argument(
         "--anchors",
-        type=int,
+        type=int_at_least(0),
         default=5,
         help="number of anchors from k-means (1 - IoU) on the training boxes; 0 = YOLOv1 head",
     )
-    group.add_argument("--boxes-per-cell", type=int, default=2, help="B of the YOLOv1 head")
+    group.add_argument(
+        "--boxes-per-cell", type=int_at_least(1), default=2, help="B of the YOLOv1 head"
+    )
     group.add_argument(
         "--backbone",
         default="darknet_nano",
@@ -109,11 +125,11 @@ def parse_args(argv=None):
     )
     group.add_argument(
         "--width",
-        type=float,
+        type=positive_float,
         default=0.5,
         help="backbone width multiplier. Default: %(default)s",
     )
-    group.add_argument("--depth", type=float, default=1.0, help="depth multiplier")
+    group.add_argument("--depth", type=positive_float, default=1.0, help="depth multiplier")
     group.add_argument(
         "--box-loss",
         default="ciou",
@@ -122,19 +138,19 @@ def parse_args(argv=None):
     )
     group.add_argument(
         "--lambda-coord",
-        type=float,
+        type=positive_float,
         default=10.0,
         help="weight of the box term (the YOLO paper uses 5). Default: %(default)s",
     )
     group.add_argument(
         "--ignore-iou",
-        type=float,
+        type=float_in(0, 1, low_open=True, high_open=True),
         default=0.6,
         help="YOLOv2's rule: predictors overlapping a truth by more are not pushed to 'no object'",
     )
     group.add_argument(
         "--anchor-iou",
-        type=float,
+        type=float_in(0, 1, low_open=True),
         default=0.5,
         help="also make every anchor of the centre cell with this shape IoU to a truth "
         "responsible for it (more positives per truth); 1.0 keeps YOLOv2's best anchor alone. "
@@ -149,13 +165,13 @@ def parse_args(argv=None):
     )
     group.add_argument(
         "--lr",
-        type=float,
+        type=positive_float,
         default=6e-3,
         help="peak learning rate (AdamW, cosine decay). Default: %(default)s",
     )
     group.add_argument(
         "--ema",
-        type=float,
+        type=float_in(0, 1, high_open=True),
         default=0.0,
         help="decay of a moving average of the weights (zoo.training.WeightEMA), used for "
         "validation, checkpoints and the final model; 0 = off. Default: %(default)s",
@@ -166,39 +182,49 @@ def parse_args(argv=None):
         choices=("iou", "one"),
         help="objectness trained toward the IoU of the prediction (the paper) or toward 1",
     )
-    group.add_argument("--max-boxes", type=int, default=50, help="boxes kept per image")
+    group.add_argument("--max-boxes", type=int_at_least(1), default=50, help="boxes kept per image")
     group.add_argument(
         "--score-threshold",
-        type=float,
+        type=float_in(0, 1),
         default=0.6,
         help="drawn predictions: drop p_c <= this (the NMS rule's 0.6)",
     )
     group.add_argument(
         "--export-score-threshold",
-        type=float,
+        type=float_in(0, 1),
         default=0.05,
         help="score threshold inside the exported models (clients filter higher themselves). "
         "Default: %(default)s",
     )
-    group.add_argument("--iou-threshold", type=float, default=0.5, help="NMS IoU threshold")
+    group.add_argument(
+        "--iou-threshold", type=float_in(0, 1, low_open=True), default=0.5, help="NMS IoU threshold"
+    )
     group.add_argument(
         "--eval-score-threshold",
-        type=float,
+        type=float_in(0, 1),
         default=0.001,
         help="score threshold for COCO mAP (low, as COCO evaluations use)",
     )
     group.add_argument(
         "--map-every",
-        type=int,
+        type=int_at_least(0),
         default=5,
         help="log COCO val_map / val_map50 ... every N epochs during training (0: never)",
     )
     group.add_argument(
-        "--map-images", type=int, default=200, help="validation images for that epoch-end mAP"
+        "--map-images",
+        type=int_at_least(1),
+        default=200,
+        help="validation images for that epoch-end mAP",
     )
     group.add_argument("--export-dir", default="saved_models", help="TF Serving model root")
     group.add_argument("--model-name", default="yolo", help="name under --export-dir")
     group.add_argument("--no-export", action="store_true", help="skip export and verification")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_arg_parser()
     args = parse_flags(parser, argv)
     if args.smoke:
         args.num_train, args.num_val = min(args.num_train, 16), min(args.num_val, 8)
@@ -208,14 +234,17 @@ def parse_args(argv=None):
             16 if args.backbone in ("yolov1", "yolov1_fast") else BACKBONE_STRIDES[args.backbone]
         )
         args.grid_size = max(1, args.image_size // stride)
+    strides = sorted({BACKBONE_STRIDES[args.backbone], *OUTPUT_STRIDES.get(args.backbone, ())})
+    if args.image_size % args.grid_size or args.image_size // args.grid_size not in strides:
+        parser.error(
+            f"--grid-size {args.grid_size} does not fit --image-size {args.image_size} with "
+            f"--backbone {args.backbone}: the image must be grid size x stride, stride one of "
+            f"{strides} (e.g. --image-size {args.grid_size * strides[-1]})"
+        )
     if args.neighbour_cells and not args.anchors:
         parser.error("--neighbour-cells needs the anchor head (--anchors > 0)")
     if args.neighbour_cells is None:
         args.neighbour_cells = args.anchors > 0
-    if not 0 < args.val_fraction < 1:
-        parser.error(f"--val-fraction must be in (0, 1). Received: {args.val_fraction!r}")
-    if not args.lambda_coord > 0:
-        parser.error(f"--lambda-coord must be > 0. Received: {args.lambda_coord!r}")
     if args.jit_compile:
         # YoloLoss's ignore rule gathers the batch's occupied target slots with a data-dependent
         # top_k; XLA needs k at compile time, so it compiled the step anew for every batch
@@ -338,7 +367,7 @@ def main(argv=None):
     )
     metrics = {k: v for k, v in evaluation["metrics"].items() if not isinstance(v, dict)}
     metrics["per_class"] = evaluation["metrics"]["per_class"]
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    write_json(run / "metrics.json", metrics)
     plot_pr_curves(evaluation, run / "pr_curve.png")
     draw_detection_grid(
         model,
@@ -373,7 +402,7 @@ def main(argv=None):
         tflite_int8_map50=exported["int8_map50"],
         int8_ok=exported["int8_ok"],
     )
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    write_json(run / "metrics.json", metrics)
     print(f"exported {exported['saved_model']} (+ fp32 and int8 .tflite); verify_export passed")
     for artifact, line in exported["summary"].items():
         print(f"  {artifact}: {line}")

@@ -23,7 +23,7 @@ def test_yolo_flags_are_checked_and_reach_the_model_and_loss(capsys, load_script
     recipe = load_script("recipes/train_yolo.py")
     with pytest.raises(SystemExit):
         recipe.parse_args(["--lambda-coord", "0"])
-    assert "--lambda-coord must be > 0. Received: 0.0" in capsys.readouterr().err
+    assert "argument --lambda-coord: must be a number > 0 (got 0)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         recipe.parse_args(["--jit-compile"])
     assert "XLA recompiles the train step" in capsys.readouterr().err

@@ -232,26 +232,33 @@ def test_make_callbacks_order(tmp_path, monkeypatch):
     callbacks = make_callbacks(run, time_budget=5, extra=[extra])
     names = [type(cb).__name__ for cb in callbacks]
     assert names == [
-        "BackupAndRestore",
-        "TerminateOnNaN",
+        "RunBackup",
+        "StopOnNaN",
         "BudgetLRSchedule",
         "TimeBudget",
         "LambdaCallback",
         "CSVLogger",
         "TensorBoard",
-        "ModelCheckpoint",
-        "ModelCheckpoint",
+        "SafeModelCheckpoint",
+        "SafeModelCheckpoint",
+        "_BackupSaver",
     ]
-    assert callbacks[-2].filepath.endswith("best.keras") and callbacks[-2].save_best_only
-    assert callbacks[-1].filepath.endswith("last.keras") and not callbacks[-1].save_best_only
+    # restore first, save last: an epoch is backed up once it is logged and checkpointed
+    assert callbacks[-1] is callbacks[0].saver
+    assert isinstance(callbacks[0], keras.callbacks.BackupAndRestore)
+    assert callbacks[-3].filepath.endswith("best.keras") and callbacks[-3].save_best_only
+    assert callbacks[-2].filepath.endswith("last.keras") and not callbacks[-2].save_best_only
+    assert isinstance(callbacks[-2], keras.callbacks.ModelCheckpoint)
+    assert callbacks[0].stateful == {"lr_schedule": callbacks[2]}
+    assert callbacks[3].state_file == run.backup / "time_budget.json"
     minimal = make_callbacks(
         run, lr_schedule=False, backup=False, tensorboard=False, weights_only=True
     )
     assert [type(cb).__name__ for cb in minimal] == [
-        "TerminateOnNaN",
+        "StopOnNaN",
         "CSVLogger",
-        "ModelCheckpoint",
-        "ModelCheckpoint",
+        "SafeModelCheckpoint",
+        "SafeModelCheckpoint",
     ]
     assert minimal[-1].filepath.endswith("last.weights.h5")
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from zoo.data import DataError
-from zoo.training.cli import run_cli
+from zoo.training import TrainingError
+from zoo.training.cli import TRAINING_ERROR_STATUS, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +30,22 @@ def test_a_data_error_is_one_line_and_status_2(capsys, monkeypatch):
         "error: ann.json: annotations[3].category_id = 9: unknown category"
     )
     assert "Traceback" not in err and "--debug" in err
+
+
+def test_a_training_error_is_one_line_and_status_1(capsys, monkeypatch):
+    monkeypatch.delenv("ZOO_DEBUG", raising=False)
+
+    def fails(argv):
+        raise TrainingError("loss is nan at epoch 3, step 17 (...): loss=nan box=0.3 obj=nan")
+
+    assert run_cli(fails, []) == TRAINING_ERROR_STATUS == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        "error: loss is nan at epoch 3, step 17 (...): loss=nan box=0.3 obj=nan"
+    )
+    assert "Traceback" not in err
+    with pytest.raises(TrainingError):
+        run_cli(fails, ["--debug"])
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])

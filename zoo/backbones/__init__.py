@@ -4,6 +4,7 @@ towers that join encoders (pair distances, two-tower models)."""
 from zoo.backbones.cnn import (
     BACKBONE_STRIDES,
     BACKBONES,
+    OUTPUT_STRIDES,
     build_backbone,
 )
 from zoo.backbones.towers import PairDistance, StackEmbeddings, build_two_tower, encoder_input
@@ -15,5 +16,6 @@ __all__ = [
     "encoder_input",
     "BACKBONE_STRIDES",
     "BACKBONES",
+    "OUTPUT_STRIDES",
     "build_backbone",
 ]

@@ -16,6 +16,7 @@ from zoo.landmarks.data import (
     landmark_pipeline,
     load_landmark_data,
     read_celeb_a,
+    read_landmark_table,
     read_pts,
     read_pts_folder,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "presence_accuracy",
     "read_celeb_a",
     "read_pts",
+    "read_landmark_table",
     "read_pts_folder",
     "SoftArgmax2D",
     "synthetic_faces",

@@ -1,5 +1,6 @@
 """Landmark data in one layout, from any source: TFDS ``celeb_a``, iBUG / 300-W ``.pts`` folders,
-the embedded synthetic faces (``zoo.landmarks.faces``).
+CelebA-style ``.txt`` / ``.csv`` landmark tables, the embedded synthetic faces
+(``zoo.landmarks.faces``).
 
 Element layout (unbatched; every source yields it)::
 
@@ -25,6 +26,7 @@ batches = landmark_pipeline(data, (96, 96), batch_size=32)
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 import os
@@ -65,6 +67,8 @@ IBUG_68_EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))  # pupil = m
 
 PTS_SKIPPED_NO_POINTS = "images without a .pts file skipped"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# A coordinate beyond this many pixels is garbage (and would overflow float32 on resizing).
+MAX_COORDINATE = 1e6
 
 
 # === TFDS celeb_a ===
@@ -140,16 +144,29 @@ def read_pts(path, num_landmarks=None):
         float64 ``(N, 2)`` array of the coordinates as written.
 
     Raises:
-        DataError: naming the file, the line and the value, for a missing header or brace,
-            a point count that disagrees with ``n_points`` or ``num_landmarks``, or a
-            non-numeric / NaN / infinite coordinate.
+        DataError: naming the file, the line and the value, for a file that is not ASCII /
+            UTF-8 text, a missing, repeated or non-positive ``n_points``, a missing brace, a
+            point count that disagrees with ``n_points`` or ``num_landmarks``, or a
+            non-numeric / NaN / infinite / huge (beyond ``MAX_COORDINATE``) coordinate.
     """
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise DataError(
+            f"cannot read the .pts file ({error.strerror or error})", file=path
+        ) from None
+    try:
+        lines = data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as error:
-        raise DataError(f"not a text file ({error})", file=path) from None
+        line = data[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"not ASCII / UTF-8 text (byte {data[error.start : error.start + 1]!r} at offset "
+            f"{error.start}); a .pts file is plain text",
+            file=path,
+            field=f"line {line}",
+        ) from None
     n_points = None
     start = None
     for number, line in enumerate(lines, 1):
@@ -157,6 +174,10 @@ def read_pts(path, num_landmarks=None):
         if not text:
             continue
         if text.startswith("n_points"):
+            if n_points is not None:
+                raise DataError(
+                    "n_points given twice", file=path, field=f"line {number}", value=text
+                )
             _, _, value = text.partition(":")
             try:
                 n_points = int(value.strip())
@@ -164,6 +185,10 @@ def read_pts(path, num_landmarks=None):
                 raise DataError(
                     "n_points must be an integer", file=path, field=f"line {number}", value=text
                 ) from None
+            if n_points < 1:
+                raise DataError(
+                    "n_points must be >= 1", file=path, field=f"line {number}", value=text
+                )
         elif text.startswith("{"):
             start = number
             break
@@ -198,6 +223,13 @@ def read_pts(path, num_landmarks=None):
             if not math.isfinite(value):
                 raise DataError(
                     f"{axis} is not a finite number", file=path, field=f"line {number}", value=text
+                )
+            if abs(value) > MAX_COORDINATE:
+                raise DataError(
+                    f"{axis} is beyond {MAX_COORDINATE:,.0f} pixels: not an image coordinate",
+                    file=path,
+                    field=f"line {number}",
+                    value=text,
                 )
             row.append(value)
         points.append(row)
@@ -271,7 +303,8 @@ def read_pts_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError("not a folder", file=folder)
-    pts_files = sorted(folder.rglob("*.pts"))
+    # rglob does not descend into symlinked folders, so a link to a parent cannot loop.
+    pts_files = sorted(p for p in folder.rglob("*.pts") if p.is_file())
     if not pts_files:
         raise DataError("no .pts files found", file=folder)
     report = DataReport()
@@ -288,7 +321,7 @@ def read_pts_folder(
     with_points = {Path(p).resolve() for p in images}
     for ext in IMAGE_EXTENSIONS:
         for image in folder.rglob(f"*{ext}"):
-            if image.resolve() not in with_points:
+            if image.is_file() and image.resolve() not in with_points:
                 report.add(PTS_SKIPPED_NO_POINTS, image)
     report.log(str(folder))
 
@@ -324,6 +357,379 @@ def read_pts_folder(
     )
 
 
+# === CelebA-style landmark tables (.txt / .csv) ===
+
+TABLE_OUTSIDE_IMAGE = "landmark points outside the image (visibility 0)"
+TABLE_EXTENSIONS = (".csv", ".txt")
+# CelebA's official split file, looked for beside a table (0 train, 1 validation, 2 test); the
+# .csv is Kaggle's copy with an ``image_id,partition`` header.
+CELEB_A_PARTITION = ("list_eval_partition.txt", "list_eval_partition.csv")
+_PARTITION_SPLITS = {"train": 0, "validation": 1, "test": 2}
+
+
+def _decode_table(path, what):
+    """The lines of a UTF-8 text file (a BOM is fine), or DataError naming the file and line."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise DataError(
+            f"cannot read the {what} ({error.strerror or error}); check --data", file=path
+        ) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"the {what} is UTF-16 text; save it as UTF-8", file=path)
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"not ASCII / UTF-8 text (byte {data[error.start : error.start + 1]!r} at offset "
+            f"{error.start}); save the {what} as UTF-8",
+            file=path,
+            field=f"line {line}",
+        ) from None
+
+
+def _pair_columns(names, path, number):
+    """Landmark names from x/y column names: ``a_x, a_y`` (-> ``a``) or ``x1, y1`` (-> ``p1``)."""
+    if not names or len(names) % 2:
+        return None
+    landmarks = []
+    for i in range(0, len(names), 2):
+        x, y = names[i].lower(), names[i + 1].lower()
+        if x[-1:] == "x" and y[-1:] == "y" and x[:-1] == y[:-1] and x[:-1].strip("_-. "):
+            landmarks.append(x[:-1].rstrip("_-. "))
+        elif x[:1] == "x" and y[:1] == "y" and x[1:] == y[1:]:
+            suffix = x[1:].lstrip("_-. ")
+            landmarks.append(f"p{suffix}" if suffix else f"p{i // 2}")
+        else:
+            return None
+    if len(set(landmarks)) != len(landmarks):
+        raise DataError(
+            "two x/y column pairs have the same name", file=path, field=f"line {number}",
+            value=" ".join(names),
+        )  # fmt: skip
+    return tuple(landmarks)
+
+
+def _split_row(line, comma):
+    if not comma:
+        return line.split()
+    try:
+        return [field.strip() for field in next(csv.reader([line]))]
+    except (csv.Error, StopIteration):
+        return None
+
+
+def _parse_landmark_table(path):
+    """``(names, points (N, K, 2) float64 as written, line numbers, landmark names)``."""
+    lines = _decode_table(path, "landmark table")
+    numbered = [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
+    if not numbered:
+        raise DataError("empty landmark table (check --data)", file=path)
+    count = None
+    first_number, first = numbered[0]
+    if first.isascii() and first.isdigit():  # CelebA's .txt: line 1 is the image count
+        count = int(first)
+        numbered = numbered[1:]
+        if not numbered:
+            raise DataError("no column names after the image count", file=path, field="line 2")
+    header_number, header = numbered[0]
+    comma = "," in header
+    columns = _split_row(header, comma)
+    if columns is None:
+        raise DataError("unreadable header", file=path, field=f"line {header_number}")
+    landmarks = _pair_columns(columns, path, header_number)
+    image_column = landmarks is None  # CSV: the header names the image column too
+    if image_column:
+        landmarks = _pair_columns(columns[1:], path, header_number)
+    if landmarks is None:
+        raise DataError(
+            "the header must name the image column, then x/y column pairs "
+            "(lefteye_x,lefteye_y,... or x1,y1,x2,y2,...)",
+            file=path,
+            field=f"line {header_number}",
+            value=header[:200],
+        )
+    num_fields = 1 + 2 * len(landmarks)
+    axis_names = columns[1:] if image_column else columns
+    images, points, numbers, seen = [], [], [], {}
+    for number, line in numbered[1:]:
+        fields = _split_row(line, comma)
+        if fields is None or len(fields) != num_fields:
+            got = "unreadable" if fields is None else f"{len(fields)} fields"
+            raise DataError(
+                f"wrong number of fields: {got}, the header asks for {num_fields} "
+                f"(image + {len(landmarks)} x/y pairs)",
+                file=path,
+                field=f"line {number}",
+                value=line[:200],
+            )
+        name = fields[0]
+        if not name or not name.isprintable():
+            raise DataError("bad image name", file=path, field=f"line {number}", value=name[:200])
+        if name in seen:
+            raise DataError(
+                f"image listed twice (lines {seen[name]} and {number})",
+                file=path,
+                field=f"line {number}",
+                value=name,
+            )
+        seen[name] = number
+        row = []
+        for column, field in zip(axis_names, fields[1:], strict=True):
+            try:
+                value = float(field)
+            except ValueError:
+                raise DataError(
+                    f"{column} is not a number", file=path, field=f"line {number}", value=field
+                ) from None
+            if not math.isfinite(value):
+                raise DataError(
+                    f"{column} is not a finite number",
+                    file=path,
+                    field=f"line {number}",
+                    value=field,
+                )
+            if abs(value) > MAX_COORDINATE:
+                raise DataError(
+                    f"{column} is beyond {MAX_COORDINATE:,.0f} pixels: not an image coordinate",
+                    file=path,
+                    field=f"line {number}",
+                    value=field,
+                )
+            row.append(value)
+        images.append(name)
+        points.append(row)
+        numbers.append(number)
+    if not images:
+        raise DataError("no image rows after the header", file=path)
+    if count is not None and count != len(images):
+        raise DataError(
+            f"line 1 says {count} images, the table lists {len(images)}: a truncated or "
+            "edited file? Fix or delete line 1 if the rows are what you want",
+            file=path,
+            field=f"line {first_number}",
+            value=count,
+        )
+    points = np.asarray(points, np.float64).reshape(len(images), len(landmarks), 2)
+    return images, points, numbers, landmarks
+
+
+def _image_folders(path, image_dir):
+    if image_dir is not None:
+        return [Path(image_dir)]
+    here = path.parent
+    # The unaligned list's points belong to the in-the-wild images: never pair it with the
+    # aligned crops (and the other way round).
+    if path.stem.lower().startswith("list_landmarks_celeba"):
+        return [here / "img_celeba", here / "images", here]
+    return [here / "img_align_celeba", here / "images", here]
+
+
+def _read_partition(path, images):
+    """CelebA split of each image (0, 1, 2) from ``list_eval_partition.txt`` (or ``.csv``)."""
+    partition = {}
+    for number, line in enumerate(_decode_table(path, "split file"), 1):
+        fields = [f.strip() for f in line.split(",")] if "," in line else line.split()
+        if not fields or (number == 1 and fields == ["image_id", "partition"]):
+            continue
+        if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+            raise DataError(
+                "a split line must be 'image 0|1|2'", file=path, field=f"line {number}",
+                value=line[:200],
+            )  # fmt: skip
+        partition[fields[0]] = int(fields[1])
+    missing = [name for name in images if name not in partition]
+    if missing:
+        raise DataError(
+            f"{len(missing)} images of the landmark table have no split here (e.g. "
+            f"{missing[0]!r}); remove or complete the file",
+            file=path,
+        )
+    return [partition[name] for name in images]
+
+
+def read_landmark_table(
+    path,
+    image_dir=None,
+    *,
+    split=None,
+    check_images="header",
+    one_based=False,
+    flip_permutation=None,
+    eye_indices=None,
+    landmark_names=None,
+):
+    """Reads a CelebA-style landmark table: one row per image, x/y column pairs.
+
+    Accepted layouts (blank lines are ignored; a UTF-8 BOM is fine):
+
+    - CelebA's ``list_landmarks_align_celeba.txt`` / ``list_landmarks_celeba.txt``: line 1 the
+      image count, line 2 the column names (``lefteye_x lefteye_y ... rightmouth_y``, no image
+      column), then ``000001.jpg 69 109 106 113 ...`` per image, whitespace-separated. The
+      count line is optional; when present it must equal the number of rows.
+    - A CSV with a header (``image_id,lefteye_x,lefteye_y,...`` as in
+      ``list_landmarks_align_celeba.csv``, or ``image,x1,y1,...,xK,yK``): the first column is
+      the image, the rest pair up as ``*_x, *_y`` or ``x1, y1``. ``K`` is the number of pairs.
+
+    Coordinates are pixels in the original image, 0-based pixel centres (CelebA's, as in
+    ``read_celeb_a``) made continuous with ``+ 0.5``; ``one_based=True`` reads 1-based centres
+    (``- 0.5``). Every row holds the object (presence 1). A point outside the image gets
+    visibility 0 and is counted in the report (``TABLE_OUTSIDE_IMAGE``; needs image sizes, so
+    not with ``check_images="none"``).
+
+    Images: under ``image_dir``, else the first of ``img_align_celeba/`` (``img_celeba/`` for
+    the unaligned ``list_landmarks_celeba.*``), ``images/`` beside the table, or the table's
+    folder, that holds the first listed image. Names may hold sub-folders.
+
+    Args:
+        path: the ``.txt`` or ``.csv`` table.
+        image_dir: the image folder (see above).
+        split: ``None`` (every row), or ``"train"`` / ``"validation"`` (or ``"test"`` with a
+            split file): CelebA's ``list_eval_partition.txt`` (or ``.csv``) beside the table,
+            else the first 90 % of the rows train and the rest validate.
+        check_images: ``"header"``, ``"full"`` or ``"none"`` (see
+            ``zoo.data.readers._common.check_image``); only the images of ``split`` are checked.
+        one_based: see above.
+        flip_permutation: left/right permutation for flips (CelebA's five columns: built in;
+            otherwise ``None`` disables flipping).
+        eye_indices: eyes for NME (CelebA's five: ``(0, 1)``).
+        landmark_names: names of the points (default: from the header; CelebA's five get
+            ``CELEB_A_LANDMARKS``).
+
+    Returns:
+        ``LandmarkData`` with ``files`` set, rows in table order.
+
+    Raises:
+        DataError: naming the file (and line): unreadable or not UTF-8 (UTF-16, latin-1), empty,
+            a header whose columns do not pair up, a row with the wrong number of fields, an
+            empty or repeated image name, a non-numeric / NaN / infinite / huge (beyond
+            ``MAX_COORDINATE``) coordinate, a count line that disagrees with the rows (no
+            repair: it usually means a truncated file), a missing image (listing the folders
+            tried) or an unreadable one, a split file that misses images of the table.
+
+    Example:
+    ```python
+    data = read_landmark_table("celeba/list_landmarks_align_celeba.txt", split="validation")
+    ```
+    """
+    from zoo.data.readers._common import CHECK_MODES, check_image
+
+    if check_images not in CHECK_MODES:
+        raise ValueError(f"check_images must be one of {CHECK_MODES}. Received: {check_images!r}")
+    path = Path(path)
+    if not os.path.isfile(path):
+        raise DataError("landmark table not found (check --data)", file=path)
+    names, points, numbers, columns = _parse_landmark_table(path)
+
+    source = str(path)
+    if split is not None:
+        partition_file = next(
+            (path.parent / n for n in CELEB_A_PARTITION if os.path.isfile(path.parent / n)), None
+        )
+        if partition_file is not None:
+            if split not in _PARTITION_SPLITS:
+                raise ValueError(
+                    f"split must be one of {tuple(_PARTITION_SPLITS)}. Received: split={split!r}"
+                )
+            wanted = _PARTITION_SPLITS[split]
+            keep = [i for i, s in enumerate(_read_partition(partition_file, names)) if s == wanted]
+        else:
+            if split not in ("train", "validation"):
+                raise ValueError(
+                    f"split must be 'train' or 'validation'. Received: split={split!r}"
+                )
+            cut = int(round(0.9 * len(names)))
+            keep = list(range(cut)) if split == "train" else list(range(cut, len(names)))
+        if not keep:
+            raise DataError(f"no rows for split {split!r}", file=path)
+        names = [names[i] for i in keep]
+        numbers = [numbers[i] for i in keep]
+        points = points[keep]
+        source = f"{source}[{split}]"
+
+    folders = _image_folders(path, image_dir)
+    folder = next(
+        (f for f in folders if os.path.isfile(os.path.join(f, names[0]))),
+        None,
+    )
+    if folder is None:
+        hint = (
+            "check image_dir="
+            if image_dir is not None
+            else f"put the images in {folders[0].name}/ beside the --data table, or pass image_dir="
+        )
+        raise DataError(
+            f"image {names[0]!r} not found in any of: {', '.join(str(f) for f in folders)} "
+            f"({hint})",
+            file=path,
+            field=f"line {numbers[0]}",
+        )
+    points = points - 0.5 if one_based else points + 0.5
+    report = DataReport()
+    files = []
+    for name, number, marks in zip(names, numbers, points, strict=True):
+        image = os.path.join(folder, name)
+        if not os.path.isfile(image):
+            raise DataError(
+                f"image {name!r} not found in {folder} (the folder that holds the first "
+                "listed image; tried "
+                f"{', '.join(str(f) for f in folders)})",
+                file=path,
+                field=f"line {number}",
+            )
+        size = check_image(image, check_images)
+        if size is not None:
+            width, height = size
+            outside = (
+                (marks[:, 0] < 0)
+                | (marks[:, 0] > width)
+                | (marks[:, 1] < 0)
+                | (marks[:, 1] > height)
+            )
+            if outside.any():
+                report.add(TABLE_OUTSIDE_IMAGE, f"{path}: line {number}", int(outside.sum()))
+        files.append(image)
+    report.log(source)
+
+    num = len(columns)
+    celeb_a = tuple(columns) == _CELEB_A_FIELDS
+    if flip_permutation is None and celeb_a:
+        flip_permutation = CELEB_A_FLIP
+    if flip_permutation is not None:
+        flip_permutation = check_flip_permutation(flip_permutation, num)
+    if eye_indices is None and celeb_a:
+        eye_indices = (0, 1)
+    if landmark_names:
+        names_out = tuple(landmark_names)
+    else:
+        names_out = CELEB_A_LANDMARKS if celeb_a else columns
+    if len(names_out) != num:
+        raise ValueError(f"landmark_names has {len(names_out)} names for {num} points")
+
+    records = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(files), tf.constant(points.astype(np.float32)))
+    )
+
+    def decode(file, landmarks):
+        image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
+        image.set_shape((None, None, 3))
+        return make_landmark_element(image, 1.0, landmarks)
+
+    return LandmarkData(
+        records=records,
+        decode_fn=decode,
+        landmark_names=names_out,
+        flip_permutation=flip_permutation,
+        eye_indices=eye_indices,
+        num_examples=len(files),
+        report=report,
+        source=source,
+        files=files,
+    )
+
+
 def _split_folder(folder, split):
     """``folder/train`` and ``folder/val|validation|test`` if present, else ``folder`` itself."""
     folder = Path(folder)
@@ -339,13 +745,16 @@ def load_landmark_data(source="synthetic", split="train", **kwargs):
 
     Args:
         source: ``"synthetic"`` (``zoo.landmarks.faces.synthetic_faces``), ``"tfds:celeb_a"``
-            (``read_celeb_a``) or a folder of ``.pts`` files. A folder with ``train/`` and
-            ``val/`` (or ``validation/`` / ``test/``) subfolders gives those splits; a flat
-            folder gives its first 90 % of files (sorted) for ``"train"`` and the rest for
-            ``"validation"``.
+            (``read_celeb_a``), a ``.txt`` / ``.csv`` landmark table (``read_landmark_table``:
+            CelebA's ``list_eval_partition.txt`` beside it gives the splits, else the first
+            90 % of rows train and the rest validate) or a folder of ``.pts`` files. A folder
+            with ``train/`` and ``val/`` (or ``validation/`` / ``test/``) subfolders gives
+            those splits; a flat folder gives its first 90 % of files (sorted) for ``"train"``
+            and the rest for ``"validation"``.
         split: ``"train"`` or ``"validation"`` (TFDS: any split string).
         **kwargs: passed to the reader (``synthetic_faces``: ``num_images``, ``image_size``,
-            ``seed``...; ``read_pts_folder``: ``num_landmarks``, ``flip_permutation``...).
+            ``seed``...; ``read_pts_folder``: ``num_landmarks``, ``flip_permutation``...;
+            ``read_landmark_table``: ``image_dir``, ``check_images``...).
 
     Returns:
         ``LandmarkData``.
@@ -360,6 +769,8 @@ def load_landmark_data(source="synthetic", split="train", **kwargs):
         if name.split("/")[0].split(":")[0] != "celeb_a":
             raise DataError("only celeb_a is a known TFDS landmark set", file=source)
         return read_celeb_a(split=split, **kwargs)
+    if source.lower().endswith(TABLE_EXTENSIONS):
+        return read_landmark_table(source, split=split, **kwargs)
     folder, subset = _split_folder(source, split)
     data = read_pts_folder(folder, **kwargs)
     if subset is None:

@@ -39,6 +39,13 @@ from zoo.export import export_encoder
 from zoo.metrics.retrieval import compute_embeddings, evaluate_encoder, plot_embeddings
 from zoo.ops.distances import DISTANCES
 from zoo.training import COMMON_DEFAULTS, build_parser
+from zoo.training.flags import (
+    comma_list,
+    float_in,
+    int_at_least,
+    non_negative_float,
+    positive_float,
+)
 
 __all__ = [
     "METRIC_KEYS",
@@ -123,8 +130,12 @@ METRIC_KEYS = (
 
 
 def parse_class_list(text):
-    """``"5,6,7"`` -> ``[5, 6, 7]``; an empty text gives ``[]`` (argparse ``type=``)."""
-    return [int(v) for v in str(text).split(",") if v.strip()] if text else []
+    """``"5,6,7"`` -> ``[5, 6, 7]``; an empty text gives ``[]`` (argparse ``type=``); a label
+    that is not an integer >= 0 raises ``argparse.ArgumentTypeError``."""
+    return _CLASS_LIST(text) if text else []
+
+
+_CLASS_LIST = comma_list(int_at_least(0), allow_empty=True)
 
 
 def add_metric_learning_flags(parser, defaults):
@@ -140,23 +151,33 @@ def add_metric_learning_flags(parser, defaults):
     d = defaults
     group = parser.add_argument_group("metric learning")
     group.add_argument(
-        "--embedding-dim", type=int, default=d["embedding_dim"], help="default: %(default)s"
+        "--embedding-dim",
+        type=int_at_least(1),
+        default=d["embedding_dim"],
+        help="default: %(default)s",
     )
     group.add_argument(
-        "--width", type=int, default=d["width"], help="filters of the first conv block"
+        "--width", type=int_at_least(1), default=d["width"], help="filters of the first conv block"
     )
     group.add_argument(
-        "--dropout", type=float, default=d["dropout"], help="before the embedding layer"
+        "--dropout",
+        type=float_in(0, 1, high_open=True),
+        default=d["dropout"],
+        help="before the embedding layer",
     )
-    group.add_argument("--margin", type=float, default=d["margin"], help="default: %(default)s")
+    group.add_argument(
+        "--margin", type=non_negative_float, default=d["margin"], help="default: %(default)s"
+    )
     group.add_argument("--distance", choices=DISTANCES, default=d["distance"], help="%(default)s")
-    group.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate (peak)")
+    group.add_argument(
+        "--lr", type=positive_float, default=d["lr"], help="Adam learning rate (peak)"
+    )
     group.add_argument(
         "--no-augment", dest="augment", action="store_false", help="no random flip / shift"
     )
     group.add_argument(
         "--shift",
-        type=float,
+        type=float_in(0, 1),
         default=d["shift"],
         help="random translation as a fraction of the image (0 = flips only). Default: %(default)s",
     )
@@ -168,13 +189,20 @@ def add_metric_learning_flags(parser, defaults):
         help="train without these classes; report them separately (zero-shot)",
     )
     group.add_argument(
-        "--max-train", type=int, default=d["max_train"], help="subsample the train split"
+        "--max-train",
+        type=int_at_least(1),
+        default=d["max_train"],
+        help="subsample the train split",
     )
     group.add_argument(
-        "--max-test", type=int, default=d["max_test"], help="subsample the test split"
+        "--max-test", type=int_at_least(1), default=d["max_test"], help="subsample the test split"
     )
-    group.add_argument("--eval-pairs", type=int, default=d["eval_pairs"], help="verification pairs")
-    group.add_argument("--plot-points", type=int, default=d["plot_points"], help="t-SNE points")
+    group.add_argument(
+        "--eval-pairs", type=int_at_least(1), default=d["eval_pairs"], help="verification pairs"
+    )
+    group.add_argument(
+        "--plot-points", type=int_at_least(1), default=d["plot_points"], help="t-SNE points"
+    )
     group.add_argument("--export-dir", default=d["export_dir"], help="TF Serving model root")
     group.add_argument("--no-export", action="store_true", help="skip export and verification")
     parser.set_defaults(augment=d["augment"])

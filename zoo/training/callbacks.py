@@ -2,8 +2,13 @@
 
 ``make_callbacks`` returns, in this order (the order matters, see its docstring)::
 
-    BackupAndRestore, TerminateOnNaN, BudgetLRSchedule, TimeBudget, *extra,
-    CSVLogger, TensorBoard, ModelCheckpoint(best), ModelCheckpoint(last)
+    RunBackup, StopOnNaN, BudgetLRSchedule, TimeBudget, *extra,
+    CSVLogger, TensorBoard, SafeModelCheckpoint(best), SafeModelCheckpoint(last),
+    RunBackup.saver
+
+Nothing is lost when a run is killed: ``RunBackup`` commits each epoch atomically after it is
+logged and checkpointed, ``SafeModelCheckpoint`` replaces checkpoints atomically, and
+``StopOnNaN`` ends a run whose loss went NaN before the broken weights reach a checkpoint.
 
 Example:
     >>> run = create_run_dir("runs", "demo")                           # doctest: +SKIP
@@ -13,18 +18,31 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
+import json
 import logging
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
+
+from zoo.training.errors import TrainingError
+from zoo.training.run_dir import atomic_write_text, json_safe, write_json
 
 _log = logging.getLogger(__name__)
 
 __all__ = [
+    "RunBackup",
+    "SafeModelCheckpoint",
+    "StopOnNaN",
+    "read_backup_state",
+    "repair_history",
     "tensorboard_available",
     "warmup_cosine",
     "BudgetLRSchedule",
@@ -89,6 +107,12 @@ class TimeBudget(keras.callbacks.Callback):
     ``count_first_step=False``, from the end of the first training step, so that tracing,
     compilation or a stall in that step is not charged to the budget.
 
+    With ``state_file`` the budget spans restarts: the seconds used so far are written there
+    (atomically) at every epoch end and at least every ``save_every`` seconds, and a later
+    ``fit`` (a run resumed after a crash or a kill) starts from them, so ``--time-budget`` is
+    the time of all attempts together, the part of an epoch that was lost included.
+    ``make_callbacks`` puts it in the run's ``backup/`` folder, deleted when the run ends.
+
     In multi-worker training each worker decides with its own clock; keep budgets for
     single-worker runs, or make sure workers stop at the same step.
 
@@ -101,10 +125,13 @@ class TimeBudget(keras.callbacks.Callback):
             for comparisons that must give every run the same training time: a first step
             that took longer than a whole 30 s budget once left a fine-tune with one step.
         verbose: print a line when the budget stops training.
+        state_file: JSON file holding the seconds used by earlier attempts, or None.
+        save_every: seconds between writes of ``state_file`` within an epoch.
 
     Attributes:
         stopped_early: True once the budget stopped training.
         stop_reason: human-readable reason (or None).
+        spent_before: seconds used by earlier attempts (read from ``state_file``).
 
     Example:
         >>> budget = TimeBudget(minutes=30)
@@ -119,6 +146,8 @@ class TimeBudget(keras.callbacks.Callback):
         window: int = 20,
         count_first_step: bool = True,
         verbose: int = 1,
+        state_file=None,
+        save_every: float = 10.0,
     ):
         super().__init__()
         if (
@@ -136,10 +165,14 @@ class TimeBudget(keras.callbacks.Callback):
         self.window = window
         self.count_first_step = bool(count_first_step)
         self.verbose = verbose
+        self.state_file = None if state_file is None else Path(state_file)
+        self.save_every = float(save_every)
         self._reset()
 
     def _reset(self):
         self._start = None
+        self.spent_before = 0.0
+        self._last_save = None
         self._step_times: list[float] = []
         self._batch_start = None
         self._last_batch_end = None
@@ -149,8 +182,32 @@ class TimeBudget(keras.callbacks.Callback):
 
     # --- estimates ---
     def elapsed(self) -> float:
-        """Seconds since training began (0 before)."""
-        return 0.0 if self._start is None else self.clock() - self._start
+        """Seconds of training so far, earlier attempts included (0 before the first)."""
+        if self._start is None:
+            return self.spent_before
+        return self.spent_before + self.clock() - self._start
+
+    # --- state across restarts ---
+    def _read_state(self) -> float:
+        if self.state_file is None or not self.state_file.is_file():
+            return 0.0
+        try:
+            spent = float(json.loads(self.state_file.read_text())["elapsed_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            _log.warning("TimeBudget: unreadable %s; counting from 0 s", self.state_file)
+            return 0.0
+        return spent if math.isfinite(spent) and spent > 0 else 0.0
+
+    def _save_state(self, now=None) -> None:
+        if self.state_file is None or self._start is None:
+            return
+        now = self.clock() if now is None else now
+        self._last_save = now
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.state_file, {"elapsed_s": self.spent_before + now - self._start})
+        except OSError as error:  # the budget still holds for this attempt
+            _log.warning("TimeBudget: could not write %s (%s)", self.state_file, error)
 
     def step_time(self) -> float:
         """Estimated seconds per training step (0 before the first step)."""
@@ -178,7 +235,9 @@ class TimeBudget(keras.callbacks.Callback):
     # --- Keras hooks ---
     def on_train_begin(self, logs=None):
         self._reset()
+        self.spent_before = self._read_state()
         self._start = self.clock()
+        self._last_save = self._start
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._last_batch_end is not None:
@@ -195,16 +254,25 @@ class TimeBudget(keras.callbacks.Callback):
         if not self.count_first_step and len(self._step_times) == 1:
             self._start = now  # the budget starts after the first step
             return
-        projected = (now - self._start) + self.step_time() + self._overhead
+        if self.state_file is not None and now - self._last_save >= self.save_every:
+            self._save_state(now)
+        projected = self.spent_before + (now - self._start) + self.step_time() + self._overhead
         if projected > self.budget_s:
             self._stop(f"batch {batch}", now, projected)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._save_state()
         if self._last_batch_end is None or self.model.stop_training:
             return
         now = self.clock()
         left_this_epoch = max(0.0, self._overhead - (now - self._last_batch_end))
-        projected = (now - self._start) + left_this_epoch + self.step_time() + self._overhead
+        projected = (
+            self.spent_before
+            + (now - self._start)
+            + left_this_epoch
+            + self.step_time()
+            + self._overhead
+        )
         if projected > self.budget_s:
             self._stop(f"end of epoch {epoch}", now, projected)
 
@@ -215,7 +283,9 @@ class TimeBudget(keras.callbacks.Callback):
         self.stopped_early = True
         self.stop_reason = (
             f"time budget {self.minutes:g} min: stopping at {where} after "
-            f"{now - self._start:.1f} s; one more step would end at ~{projected:.1f} s "
+            f"{self.spent_before + now - self._start:.1f} s"
+            + (f" ({self.spent_before:.1f} s in earlier attempts)" if self.spent_before else "")
+            + f"; one more step would end at ~{projected:.1f} s "
             f"(step {self.step_time():.3f} s, end-of-epoch work {self._overhead:.2f} s) "
             f"> budget {self.budget_s:.1f} s"
         )
@@ -231,7 +301,9 @@ class BudgetLRSchedule(keras.callbacks.Callback):
     ``time_fraction()`` (e.g. ``TimeBudget.progress``), so with a time budget the LR reaches
     its floor when the budget ends, and otherwise when the last epoch ends. After a resume
     (``BackupAndRestore``) the epoch number continues, so the schedule does too. The LR used
-    in an epoch's last step is written to the epoch logs as ``learning_rate``.
+    in an epoch's last step is written to the epoch logs as ``learning_rate``. What it learns
+    on the way (the steps per epoch of a dataset of unknown size) is in ``get_state()``, which
+    ``RunBackup`` saves and restores, so a resumed run continues the same schedule.
 
     The optimizer must have been compiled with a float learning rate (not a
     ``LearningRateSchedule``).
@@ -302,6 +374,15 @@ class BudgetLRSchedule(keras.callbacks.Callback):
             fraction = max(fraction, float(self.time_fraction()))
         return min(max(fraction, 0.0), 1.0)
 
+    def get_state(self) -> dict:
+        """What a resumed run needs to continue the schedule (JSON-able)."""
+        return {"steps": self._steps}
+
+    def set_state(self, state: dict) -> None:
+        """Restore ``get_state()`` of an earlier attempt (before training starts)."""
+        if state.get("steps"):
+            self._steps = int(state["steps"])
+
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
         self._seen_in_epoch = 0
@@ -322,6 +403,330 @@ class BudgetLRSchedule(keras.callbacks.Callback):
             self._steps = self._seen_in_epoch  # unknown cardinality: learn it from epoch 1
         if logs is not None and self.last_lr is not None:
             logs["learning_rate"] = self.last_lr
+
+
+# --- failures and restarts -----------------------------------------------------------------------
+
+
+def _format_logs(logs) -> str:
+    """``loss=nan box=0.3 obj=nan``: every scalar in ``logs``, in order."""
+    parts = []
+    for key, value in (logs or {}).items():
+        try:
+            parts.append(f"{key}={float(value):.6g}")
+        except (TypeError, ValueError):
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _is_loss_key(key: str) -> bool:
+    return key == "loss" or (key.endswith("_loss") and not key.startswith("val_"))
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop training with a ``TrainingError`` at the first step whose loss is NaN or inf.
+
+    Replaces ``keras.callbacks.TerminateOnNaN``, which ends ``fit`` normally, so that the epoch
+    end still ran: the loggers and checkpoints after it saved the broken weights over
+    ``last.keras``. Raising at the step instead ends ``fit`` before the epoch end: the
+    checkpoints and the backup stay those of the last completed epoch, and the run ends with
+    one line (``zoo.training.cli.run_cli``: exit status 1) naming the epoch, the step and every
+    value of the step's ``logs``::
+
+        loss is nan at epoch 3, step 17 (epochs from 0, as in history.csv):
+        loss=nan box=0.3 obj=nan; ...
+
+    The training ``loss`` and every other ``*_loss`` entry (not ``val_*``) are checked, after
+    each step and at the epoch end.
+
+    Args:
+        where: folder whose checkpoints are kept, named in the message (or None).
+    """
+
+    def __init__(self, where=None):
+        super().__init__()
+        self.where = where
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _check(self, logs, step):
+        bad = []
+        for key, value in (logs or {}).items():
+            if not _is_loss_key(key):
+                continue
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(value):
+                bad.append((key, value))
+        if not bad:
+            return
+        key, value = bad[0]
+        if self.where is not None and any(Path(self.where).glob("*")):
+            kept = f"the checkpoints of the last completed epoch are kept in {self.where}"
+        else:
+            kept = "nothing was saved since no epoch completed"
+        raise TrainingError(
+            f"{key} is {value} at epoch {self._epoch}, {step} (epochs from 0, as in "
+            f"history.csv): {_format_logs(logs)}; training stopped and {kept}. Lower the "
+            "learning rate or check the data (the same --name resumes from the last "
+            "completed epoch)"
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, f"step {batch}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch = epoch
+        self._check(logs, "epoch end")
+
+
+def read_backup_state(backup_dir) -> dict | None:
+    """The ``state.json`` of a ``RunBackup`` folder, or None (no backup, or an unreadable one)."""
+    path = Path(backup_dir) / RunBackup.STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        _log.warning("Unreadable backup state %s: starting from epoch 0", path)
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+        return None
+    return state
+
+
+def _history_epoch(row) -> int | None:
+    try:
+        return int(row.get("epoch", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def repair_history(history_csv, epoch: int, logged=()) -> int:
+    """Make ``history.csv`` hold epochs ``0 .. epoch - 1`` exactly once, before a (re)start.
+
+    A run killed after its CSV row but before its backup of an epoch is resumed from the
+    backup, which trains that epoch again: its first row goes. Rows are kept by epoch (the
+    last one when an epoch appears twice), in order; an epoch missing from the file but in
+    ``logged`` (the backup's copy of the epoch logs) is filled in from there.
+
+    Args:
+        history_csv: the CSVLogger file (nothing happens when it is absent).
+        epoch: the first epoch the next ``fit`` trains (the backup's epoch; 0 without one).
+        logged: dicts ``{"epoch": e, **logs}`` saved with the backup.
+
+    Returns:
+        The number of rows dropped.
+    """
+    path = Path(history_csv)
+    if not path.is_file():
+        return 0
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        fields = list(reader.fieldnames or [])
+        rows = list(reader)
+    by_epoch = {}
+    for row in rows:
+        e = _history_epoch(row)
+        if e is not None and 0 <= e < epoch:
+            by_epoch[e] = row
+    if fields:
+        for entry in logged:
+            e = entry.get("epoch")
+            if isinstance(e, int) and 0 <= e < epoch and e not in by_epoch:
+                by_epoch[e] = {k: ("NA" if entry.get(k) is None else entry[k]) for k in fields}
+    kept = [by_epoch[e] for e in sorted(by_epoch)]
+    dropped = len(rows) - len([r for r in rows if _history_epoch(r) in by_epoch])
+    if kept == rows:
+        return 0
+    if not kept:
+        path.unlink()
+    else:
+        import io
+
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_text(path, text.getvalue())
+    if dropped:
+        _log.warning(
+            "%s: dropped %d row(s) of epochs >= %d, which the backup does not hold (they are "
+            "trained again)",
+            path,
+            dropped,
+            epoch,
+        )
+    return dropped
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose backup is never half-written, with the callbacks' state.
+
+    Keras's callback writes ``latest.weights.h5`` over the previous one, then the epoch in a
+    second file: a kill between the two, or in the middle of the first, leaves weights and
+    epoch that disagree, or no usable backup. Here each backup is a new weights file
+    (``epoch-<n>.weights.h5``, model + optimizer) and ``state.json``, written atomically last,
+    is the commit: it names the weights, the next epoch, the state of the ``stateful``
+    callbacks (``get_state`` / ``set_state``, e.g. ``BudgetLRSchedule``) and every epoch's
+    logs. A kill at any instant leaves the previous backup whole.
+
+    Restoring happens in ``on_train_begin``, so this callback goes first in the list. Saving
+    happens in ``saver``, a second callback that goes last, after the loggers and
+    checkpoints: an epoch is in the backup only once it is in history.csv and the
+    checkpoints (``repair_history`` removes an epoch logged but not backed up). The folder is
+    deleted when ``fit`` ends normally. A backup written by Keras's own
+    ``BackupAndRestore`` (``training_metadata.json``) is still restored.
+
+    Args:
+        backup_dir: the folder (``RunDir.backup``), used by nothing else.
+        stateful: ``{name: callback}`` whose ``get_state()`` is saved and ``set_state()``
+            restored.
+        live_weights: callbacks with a ``live_weights()`` context (``WeightEMA``): the
+            backup is saved inside it, with the training weights rather than the averaged.
+        delete_checkpoint: delete the folder when training ends.
+    """
+
+    STATE_FILE = "state.json"
+
+    def __init__(
+        self, backup_dir, *, stateful=None, live_weights=(), delete_checkpoint: bool = True
+    ):
+        super().__init__(str(backup_dir), delete_checkpoint=delete_checkpoint)
+        self.stateful = dict(stateful or {})
+        self.live_weights = list(live_weights)
+        self.saver = _BackupSaver(self)
+        self.restored_epoch = 0
+        self._history: list[dict] = []
+
+    @property
+    def _dir(self) -> Path:
+        return Path(self.backup_dir)
+
+    def on_train_begin(self, logs=None):
+        self._load_model()
+
+    def _load_model(self):
+        state = read_backup_state(self._dir)
+        self._history = []
+        self.restored_epoch = 0
+        if state is None:
+            super()._load_model()  # a backup in Keras's own format, if any
+            self.restored_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(self._dir / state["weights"]))
+        self.model._initial_epoch = state["epoch"]
+        self.restored_epoch = state["epoch"]
+        self._history = list(state.get("history", []))
+        for name, callback in self.stateful.items():
+            saved = state.get("callbacks", {}).get(name)
+            if saved is not None:
+                callback.set_state(saved)
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Nothing: ``saver`` (last in the list) saves after the loggers and checkpoints."""
+
+    def save(self, epoch: int, logs=None) -> None:
+        """Back up the state at the end of ``epoch`` (called by ``saver``)."""
+        self._current_epoch = epoch + 1
+        folder = self._dir
+        weights = f"epoch-{epoch + 1:05d}.weights.h5"
+        entry = {"epoch": epoch, **json_safe(dict(logs or {}))}
+        history = [h for h in self._history if h.get("epoch") != epoch] + [entry]
+        state = {
+            "format": 1,
+            "epoch": epoch + 1,
+            "weights": weights,
+            "callbacks": {name: cb.get_state() for name, cb in self.stateful.items()},
+            "history": history,
+        }
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with contextlib.ExitStack() as stack:
+                for callback in self.live_weights:
+                    stack.enter_context(callback.live_weights())
+                self.model.save_weights(str(folder / weights), overwrite=True)
+            _fsync(folder / weights)
+            write_json(folder / self.STATE_FILE, state)  # the commit
+        except OSError as error:
+            raise TrainingError(
+                f"could not write the backup {folder / weights} at the end of epoch {epoch} "
+                f"({error.strerror or error}); the previous backup is kept. Free disk space "
+                "and run again with the same --name to resume"
+            ) from error
+        self._history = history
+        for old in folder.iterdir():  # earlier backups, and Keras's own format
+            if old.name != weights and (
+                old.name.startswith("epoch-")
+                or old.name.startswith("latest.weights.h5")
+                or old.name.startswith("training_metadata.json")
+            ):
+                old.unlink(missing_ok=True)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and self._dir.exists():
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class _BackupSaver(keras.callbacks.Callback):
+    """The saving half of ``RunBackup`` (last in the callback list)."""
+
+    def __init__(self, backup: RunBackup):
+        super().__init__()
+        self.backup = backup
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup.save(epoch, logs)
+
+
+def _fsync(path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+class SafeModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``ModelCheckpoint`` that never leaves a broken file where the last good one was.
+
+    The model is saved under a temporary name in the same folder and renamed over the
+    checkpoint (``os.replace``), so a failed write (a full disk, a kill) keeps the previous
+    checkpoint whole. An ``OSError`` while saving ends training with a ``TrainingError``
+    naming the checkpoint (one ``error:`` line through ``run_cli``). Same arguments as
+    ``keras.callbacks.ModelCheckpoint``.
+    """
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self._should_save_model(epoch, batch, logs, filepath):
+            return
+        path = Path(filepath)
+        suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
+        stem = path.name[: len(path.name) - len(suffix)]
+        tmp = path.with_name(f".{stem}.tmp-{os.getpid()}{suffix}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if self.save_weights_only:
+                self.model.save_weights(str(tmp), overwrite=True)
+            else:
+                self.model.save(str(tmp), overwrite=True)
+            _fsync(tmp)
+            os.replace(tmp, path)
+        except OSError as error:
+            tmp.unlink(missing_ok=True)
+            kept = "the previous one is kept" if path.exists() else "there is no earlier one"
+            raise TrainingError(
+                f"could not write the checkpoint {path} at epoch {epoch} "
+                f"({error.strerror or error}); {kept}. Free disk space (or fix the folder) "
+                "and run again with the same --name to resume from the last completed epoch"
+            ) from error
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}", flush=True)
 
 
 # --- factory -------------------------------------------------------------------------------------
@@ -404,6 +809,17 @@ class WeightEMA(keras.callbacks.Callback):
             self._swap()
             self._swapped = averaged
 
+    @contextlib.contextmanager
+    def live_weights(self):
+        """The training (not averaged) weights in the model inside the block; ``RunBackup``
+        backs those up, so a resumed run trains on from them."""
+        averaged = self._swapped
+        self._set(False)
+        try:
+            yield
+        finally:
+            self._set(averaged)
+
     def on_train_batch_end(self, batch, logs=None):
         if self._shadow is not None and not self._swapped:
             self._update()
@@ -485,18 +901,24 @@ def make_callbacks(
 
     Order (each entry sees what the ones before it wrote into ``logs``)::
 
-        BackupAndRestore   first: restores weights and epoch before anything else starts
-        TerminateOnNaN
+        RunBackup          first: restores weights, optimizer, epoch and callback state
+        StopOnNaN          a NaN/inf loss ends the run before its epoch end saves anything
         BudgetLRSchedule   (lr_schedule) writes ``learning_rate`` into the epoch logs
-        TimeBudget         (time_budget)
+        TimeBudget         (time_budget) counts the time of earlier attempts too
         *extra             e.g. a metrics callback that adds ``val_map`` to ``logs``
         CSVLogger          history.csv (appends on resume)
         TensorBoard        logs/
-        ModelCheckpoint    checkpoints/best.keras (monitor, save_best_only)
-        ModelCheckpoint    checkpoints/last.keras (every epoch)
+        SafeModelCheckpoint  checkpoints/best.keras (monitor, save_best_only)
+        SafeModelCheckpoint  checkpoints/last.keras (every epoch)
+        RunBackup.saver    last: an epoch is backed up once it is logged and checkpointed
 
     Keras passes one ``logs`` dict through the list in order, so ``extra`` callbacks that add
     metrics must come before the loggers and checkpoints, which is where they go here.
+
+    A run killed at any instant and started again resumes from its last backed-up epoch:
+    ``history.csv`` is cut back to the epochs the backup holds (``repair_history``; each epoch
+    appears once), the LR schedule and the time budget continue, and the checkpoints are the
+    last ones written whole (``SafeModelCheckpoint``).
 
     Args:
         run: a ``RunDir`` (see ``create_run_dir``).
@@ -507,7 +929,7 @@ def make_callbacks(
         lr_schedule: add ``BudgetLRSchedule`` (warmup + cosine over epochs and budget).
         base_lr, warmup, min_lr_ratio: passed to ``BudgetLRSchedule``.
         extra: more callbacks, inserted before the loggers and checkpoints.
-        backup: add ``BackupAndRestore`` (needs a built model).
+        backup: add ``RunBackup`` (needs a built model).
         tensorboard: add ``TensorBoard``. ``None`` (default): add it when the
             ``tensorboard`` package is installed, else log a warning and skip it (TF's
             ``tf.summary`` can't write without it). ``True`` requires the package.
@@ -520,26 +942,39 @@ def make_callbacks(
         A list of callbacks for ``model.fit(callbacks=...)``.
     """
     mode = resolve_monitor_mode(monitor, mode)
+    run.path.mkdir(parents=True, exist_ok=True)
     callbacks = []
+    restore = None
     if backup:
-        callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run.backup)))
-    callbacks.append(keras.callbacks.TerminateOnNaN())
+        restore = RunBackup(run.backup)
+        callbacks.append(restore)
+        state = read_backup_state(run.backup)
+        start = 0 if state is None else state["epoch"]
+        repair_history(run.history_csv, start, () if state is None else state.get("history", ()))
+    callbacks.append(StopOnNaN(run.checkpoints))
     budget = None
     if time_budget is not None:
-        budget = TimeBudget(time_budget, clock=clock, verbose=verbose)
-    if lr_schedule:
-        callbacks.append(
-            BudgetLRSchedule(
-                base_lr,
-                warmup=warmup,
-                min_lr_ratio=min_lr_ratio,
-                time_fraction=None if budget is None else budget.progress,
-            )
+        budget = TimeBudget(
+            time_budget,
+            clock=clock,
+            verbose=verbose,
+            state_file=None if restore is None else run.backup / "time_budget.json",
         )
+    if lr_schedule:
+        schedule = BudgetLRSchedule(
+            base_lr,
+            warmup=warmup,
+            min_lr_ratio=min_lr_ratio,
+            time_fraction=None if budget is None else budget.progress,
+        )
+        callbacks.append(schedule)
+        if restore is not None:
+            restore.stateful["lr_schedule"] = schedule
     if budget is not None:
         callbacks.append(budget)
     callbacks.extend(extra)
-    run.path.mkdir(parents=True, exist_ok=True)
+    if restore is not None:
+        restore.live_weights = [cb for cb in extra if hasattr(cb, "live_weights")]
     callbacks.append(keras.callbacks.CSVLogger(str(run.history_csv), append=True))
     if tensorboard is None:
         tensorboard = tensorboard_available()
@@ -560,7 +995,7 @@ def make_callbacks(
     suffix = ".weights.h5" if weights_only else ".keras"
     best = best_logged_value(run.history_csv, monitor, mode) if run.history_csv.is_file() else None
     callbacks.append(
-        keras.callbacks.ModelCheckpoint(
+        SafeModelCheckpoint(
             str(run.checkpoints / f"best{suffix}"),
             monitor=monitor,
             mode=mode,
@@ -571,10 +1006,12 @@ def make_callbacks(
         )
     )
     callbacks.append(
-        keras.callbacks.ModelCheckpoint(
+        SafeModelCheckpoint(
             str(run.checkpoints / f"last{suffix}"),
             save_best_only=False,
             save_weights_only=weights_only,
         )
     )
+    if restore is not None:
+        callbacks.append(restore.saver)
     return callbacks

@@ -26,6 +26,12 @@ __all__ = [
     "parse_flags",
     "compile_options",
     "resolve_verbose",
+    "int_at_least",
+    "int_in",
+    "positive_float",
+    "non_negative_float",
+    "float_in",
+    "comma_list",
 ]
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -434,3 +440,115 @@ def resolve_verbose(verbose="auto", stream=None) -> int:
         return 1 if isatty is not None and isatty() else 2
     except (ValueError, OSError):  # closed or detached stream
         return 2
+
+
+# --- value checkers for recipe flags (argparse ``type=``) ---------------------------------------
+# A bad value becomes one argparse line and exit status 2, e.g.
+# ``error: argument --grid-size: must be an integer >= 1 (got 0)``.
+
+
+def int_at_least(minimum: int):
+    """An argparse ``type=``: an integer ``>= minimum``.
+
+    Example:
+        >>> int_at_least(1)("3")
+        3
+    """
+    parse = _int_at_least(minimum, "value")
+
+    def check(text):
+        try:
+            return parse(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer >= {minimum} (got {text})"
+            ) from None
+
+    check.__name__ = parse.__name__
+    return check
+
+
+def int_in(low: int, high: int):
+    """An argparse ``type=``: an integer in ``[low, high]``.
+
+    Example:
+        >>> int_in(1, 3)("2")
+        2
+    """
+    parse = _int_at_least(low, "value")
+
+    def check(text):
+        try:
+            value = parse(text)
+        except argparse.ArgumentTypeError:
+            value = None
+        if value is None or value > high:
+            raise argparse.ArgumentTypeError(f"must be an integer in [{low}, {high}] (got {text})")
+        return value
+
+    check.__name__ = f"int in [{low}, {high}]"
+    return check
+
+
+def _float_where(condition: str, ok):
+    def check(text):
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and ok(value)):
+            raise argparse.ArgumentTypeError(f"must be a number {condition} (got {text})")
+        return value
+
+    check.__name__ = f"number {condition}"
+    return check
+
+
+positive_float = _float_where("> 0", lambda value: value > 0)
+"""An argparse ``type=``: a finite number ``> 0`` (learning rates, widths, minutes)."""
+
+non_negative_float = _float_where(">= 0", lambda value: value >= 0)
+"""An argparse ``type=``: a finite number ``>= 0`` (margins, loss weights, 0 = off)."""
+
+
+def float_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """An argparse ``type=``: a number in ``[low, high]``; ``low_open`` / ``high_open`` leave
+    the end out (fractions, IoU and score thresholds, decays).
+
+    Example:
+        >>> float_in(0, 1, high_open=True)("0.5")  # [0, 1)
+        0.5
+    """
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def ok(value):
+        above = low < value if low_open else low <= value
+        below = value < high if high_open else value <= high
+        return above and below
+
+    return _float_where(f"in {interval}", ok)
+
+
+def comma_list(item_type, *, allow_empty: bool = False):
+    """An argparse ``type=``: comma-separated values, each checked by ``item_type``.
+
+    Example:
+        >>> comma_list(float_in(0, 1, low_open=True))("0.01,0.1")
+        [0.01, 0.1]
+    """
+
+    def check(text):
+        values = []
+        for item in (part.strip() for part in str(text).split(",")):
+            if not item:
+                continue
+            try:
+                values.append(item_type(item))
+            except argparse.ArgumentTypeError as error:
+                raise argparse.ArgumentTypeError(f"every value {error}") from None
+        if not values and not allow_empty:
+            raise argparse.ArgumentTypeError(f"must hold at least one value (got {text!r})")
+        return values
+
+    check.__name__ = f"comma list of {getattr(item_type, '__name__', 'values')}"
+    return check

@@ -5,9 +5,15 @@ Layout of ``<output>/<name>/``::
     config.json      all flags + the recipe's extra config (+ zoo version, creation time)
     checkpoints/     best.keras and last.keras (ModelCheckpoint)
     logs/            TensorBoard event files
-    history.csv      one row per epoch (CSVLogger, appended on resume)
-    backup/          BackupAndRestore state of an interrupted run (deleted when a run ends);
+    history.csv      one row per epoch (CSVLogger, appended on resume; on resume it is cut
+                     back to the epochs the backup holds, so each epoch appears once)
+    backup/          state of an interrupted run (``callbacks.RunBackup``: weights, optimizer,
+                     epoch, LR-schedule state, time spent; deleted when a run ends);
                      multi-worker non-chiefs use backup-worker-<index>/ beside it
+    run.lock         flock'ed while a process trains in the folder (``RunLock``)
+
+Every JSON file the spine writes goes through ``write_json``: NaN and inf become ``null``
+(valid JSON) and the file is replaced atomically, so a killed process never leaves half a file.
 
 Example:
     >>> run = create_run_dir("runs", "yolo-voc", config={"flags": {"epochs": 3}})
@@ -21,10 +27,32 @@ import dataclasses
 import datetime
 import json
 import logging
+import math
+import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["RunDir", "create_run_dir", "default_run_name", "latest_run", "load_run_config"]
+from zoo.data.errors import DataError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None
+
+__all__ = [
+    "RunDir",
+    "RunLock",
+    "create_run_dir",
+    "default_run_name",
+    "json_safe",
+    "latest_run",
+    "load_run_config",
+    "write_json",
+]
+
+LOCK_FILE = "run.lock"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 _log = logging.getLogger(__name__)
 
@@ -44,6 +72,7 @@ class RunDir:
     backup: Path
     resumed: bool = False
     chief: bool = True
+    lock: RunLock | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def checkpoints(self) -> Path:
@@ -68,6 +97,149 @@ class RunDir:
     @property
     def last_checkpoint(self) -> Path:
         return self.checkpoints / "last.keras"
+
+    def release(self) -> None:
+        """Release the run folder's lock (if this ``RunDir`` holds one); safe to call twice."""
+        if self.lock is not None:
+            self.lock.release()
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def json_safe(value):
+    """``value`` made of plain JSON types: NaN and +-inf become ``None``, NumPy/TF scalars and
+    arrays become Python numbers and lists, tuples become lists, keys become strings, anything
+    else becomes ``str(value)``.
+
+    Example:
+        >>> json_safe({"map": float("nan"), "loss": 0.5, "sizes": (2, 3)})
+        {'map': None, 'loss': 0.5, 'sizes': [2, 3]}
+    """
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [json_safe(item) for item in value]
+    if hasattr(value, "numpy") and callable(value.numpy):  # tf.Tensor / Variable
+        value = value.numpy()
+    if hasattr(value, "tolist") and callable(value.tolist):  # NumPy scalars and arrays
+        converted = value.tolist()
+        if converted is not value:
+            return json_safe(converted)
+    return str(value)
+
+
+def write_json(
+    path, value, *, indent: int | None = 2, sort_keys: bool = False, ensure_ascii: bool = True
+) -> Path:
+    """Write ``value`` as JSON to ``path`` atomically, with NaN/inf written as ``null``.
+
+    The text goes to a temporary file in the same folder, is flushed to disk and then renamed
+    over ``path`` (``os.replace``), so readers see the old file or the new one, never a part.
+    Strict JSON (``allow_nan=False``): ``json_safe`` converts first.
+
+    Args:
+        path: the file to write (its folder must exist).
+        value: anything ``json_safe`` accepts.
+        indent, sort_keys, ensure_ascii: as for ``json.dumps`` (the file is UTF-8).
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    text = json.dumps(
+        json_safe(value),
+        indent=indent,
+        sort_keys=sort_keys,
+        ensure_ascii=ensure_ascii,
+        allow_nan=False,
+    )
+    atomic_write_text(path, text + "\n")
+    return path
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file + ``os.replace`` (see ``write_json``)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would create it (mkstemp makes it 0600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# --- lock ----------------------------------------------------------------------------------------
+
+
+class RunLock:
+    """An exclusive ``fcntl.flock`` on ``<run>/run.lock``, held while a process trains there.
+
+    The operating system drops the lock when the process ends, however it ends (a crash or
+    SIGKILL included), so a stale ``run.lock`` never blocks a resume. The file holds the
+    holder's process id, for the message of the process that is refused. On platforms
+    without ``fcntl`` the lock does nothing.
+
+    Example:
+        >>> lock = RunLock.acquire(Path("runs/exp"))      # doctest: +SKIP
+        >>> lock.release()                                 # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path, file=None):
+        self.path = Path(path)
+        self._file = file
+
+    @classmethod
+    def acquire(cls, run_path, *, name: str | None = None) -> RunLock:
+        """Lock ``run_path/run.lock``; ``DataError`` (naming the folder and ``--name``) when
+        another process (or another open of the file) holds it."""
+        path = Path(run_path) / LOCK_FILE
+        if fcntl is None:  # pragma: no cover
+            return cls(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise DataError(
+                f"run folder {Path(run_path)} is in use by process {holder}; pick another "
+                "--name or wait for that run to end",
+                field="--name",
+                value=name if name is not None else Path(run_path).name,
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        return cls(path, f)
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def release(self) -> None:
+        """Unlock (the file stays: deleting it would let two processes lock different files)."""
+        if self._file is not None:
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            finally:
+                self._file.close()
+                self._file = None
 
 
 def default_run_name(prefix: str = "run", now: datetime.datetime | None = None) -> str:
@@ -126,6 +298,7 @@ def create_run_dir(
     prefix: str = "run",
     chief: bool = True,
     worker_index: int = 0,
+    lock: bool = False,
 ) -> RunDir:
     """Create (or reopen) ``root/name/`` with its sub-folders and write ``config.json``.
 
@@ -144,6 +317,13 @@ def create_run_dir(
         chief: False on a multi-worker non-chief: checkpoints/logs go to a temporary folder
             (as the TF multi-worker guide prescribes), the backup to
             ``root/name/backup-worker-<worker_index>``, and no config.json is written.
+        lock: take the folder's ``RunLock`` (chief only) before writing anything in it and keep
+            it in ``RunDir.lock``; release it with ``RunDir.release()``. ``train`` does this.
+
+    Raises:
+        DataError: ``root`` (``--output``) or the run folder cannot be created or written
+            (a file in the way, a read-only folder), or, with ``lock``, another process holds
+            the run folder. Checked before anything is trained.
         worker_index: this worker's index (only used when ``chief`` is False).
 
     Returns:
@@ -176,15 +356,46 @@ def create_run_dir(
             root=root, name=name, path=scratch, backup=backup, resumed=existed, chief=False
         )
 
-    run = RunDir(root=root, name=name, path=path, backup=path / "backup", resumed=existed)
-    for sub in (run.checkpoints, run.logs):
-        sub.mkdir(parents=True, exist_ok=True)
-    _write_config(run, dict(config or {}))
+    _make_writable_folder(root, "--output", root, "pick a writable --output")
+    _make_writable_folder(path, "--name", name, "pick another --name or --output")
+    run_lock = RunLock.acquire(path, name=name) if lock else None
+    run = RunDir(
+        root=root, name=name, path=path, backup=path / "backup", resumed=existed, lock=run_lock
+    )
+    try:
+        for sub in (run.checkpoints, run.logs):
+            _make_writable_folder(sub, "--name", name, "pick another --name", probe=False)
+        _write_config(run, dict(config or {}))
+    except BaseException:
+        run.release()
+        raise
     return run
 
 
+def _make_writable_folder(path: Path, flag: str, value, hint: str, *, probe=True) -> None:
+    """``mkdir -p path`` and check that a file can be created in it; otherwise a ``DataError``
+    naming ``path`` and ``flag`` (before anything is trained)."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(None, "a file is in the way", str(path))
+        path.mkdir(parents=True, exist_ok=True)
+        if probe:
+            fd, probe_file = tempfile.mkstemp(prefix=".zoo-write-check-", dir=path)
+            os.close(fd)
+            os.unlink(probe_file)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if error.filename is not None and Path(error.filename) != path:
+            reason = f"{reason}: {error.filename}"
+        raise DataError(
+            f"cannot create or write the folder {path} ({reason}); {hint}",
+            field=flag,
+            value=str(value),
+        ) from None
+
+
 def _jsonable(value):
-    return json.loads(json.dumps(value, default=str, sort_keys=True))
+    return json_safe(value)
 
 
 def _write_config(run: RunDir, config: dict) -> None:
@@ -212,4 +423,4 @@ def _write_config(run: RunDir, config: dict) -> None:
         }
         if changed:
             _log.warning("Resuming run %r with changed flags (old, new): %s", run.name, changed)
-    run.config_json.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_json(run.config_json, record, indent=2, sort_keys=True)

@@ -1,7 +1,9 @@
 """``train``: the convenience recipes call, and ``configure`` for the process-wide flags.
 
-``train`` creates the run directory, builds the callbacks and calls ``model.fit``; nothing
-else. It compiles nothing (models and losses come from the families) and does not enter a
+``train`` creates the run directory (checked writable, and locked against a second process
+with the same ``--output``/``--name`` for as long as it trains), builds the callbacks and calls
+``model.fit``; nothing else. A run killed at any point and started again with the same
+``--name`` resumes from its last completed epoch (see ``make_callbacks``). It compiles nothing (models and losses come from the families) and does not enter a
 strategy scope: the caller builds and compiles the model inside ``strategy.scope()``. Every
 piece it uses (``create_run_dir``, ``make_callbacks``, ``TimeBudget``...) works on its own.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import types
 from typing import NamedTuple
 
 from zoo.training.callbacks import TimeBudget, make_callbacks
@@ -68,6 +71,22 @@ def _flag(args, name, default=None):
     return getattr(args, name, default)
 
 
+def _is_arrays(x) -> bool:
+    """Whether ``fit`` can shuffle ``x``: arrays/tensors (or lists, tuples, dicts of them)
+    and finite ``keras.utils.PyDataset``s; not a ``tf.data.Dataset`` or a generator."""
+    import keras
+
+    if isinstance(x, keras.utils.PyDataset):
+        return getattr(x, "num_batches", None) is not None
+    if isinstance(x, (list, tuple)):
+        return bool(x) and all(_is_arrays(item) for item in x)
+    if isinstance(x, dict):
+        return bool(x) and all(_is_arrays(item) for item in x.values())
+    if isinstance(x, types.GeneratorType) or hasattr(x, "element_spec"):
+        return False
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
 def train(
     model,
     train_data,
@@ -107,12 +126,18 @@ def train(
         mode, lr_schedule, base_lr, warmup, min_lr_ratio, tensorboard, weights_only, clock:
             see ``make_callbacks``.
         **fit_kwargs: more ``model.fit`` arguments (``validation_freq``, ``class_weight``...).
+            ``shuffle`` is passed only when ``train_data`` is arrays (Keras ignores it, with a
+            warning, for a ``tf.data.Dataset``, which shuffles itself).
 
     Returns:
         ``TrainResult(history, run, time_budget)``.
 
     Raises:
         ValueError: the model is not compiled or not built.
+        DataError: ``--output`` can't be created or written, or another process trains in
+            the same run folder (before anything is trained).
+        TrainingError: a NaN/inf loss, or a checkpoint or backup that could not be written
+            (the last good ones are kept; the same ``--name`` resumes).
     """
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError(
@@ -137,41 +162,47 @@ def train(
         prefix=recipe,
         chief=chief,
         worker_index=index,
+        lock=chief,
     )
-    time_budget = _flag(args, "time_budget")
-    if multi and time_budget is not None:
-        _log.warning(
-            "--time-budget with multi_worker: each worker stops by its own clock; if they "
-            "disagree on the last step the collective ops hang. Prefer --epochs."
+    try:
+        time_budget = _flag(args, "time_budget")
+        if multi and time_budget is not None:
+            _log.warning(
+                "--time-budget with multi_worker: each worker stops by its own clock; if they "
+                "disagree on the last step the collective ops hang. Prefer --epochs."
+            )
+        if monitor is None:
+            monitor = "val_loss" if validation_data is not None else "loss"
+        verbose = resolve_verbose(_flag(args, "verbose", "auto"))
+        cbs = make_callbacks(
+            run,
+            monitor=monitor,
+            mode=mode,
+            time_budget=time_budget,
+            lr_schedule=lr_schedule,
+            base_lr=base_lr,
+            warmup=warmup,
+            min_lr_ratio=min_lr_ratio,
+            extra=list(callbacks),
+            tensorboard=tensorboard,
+            weights_only=weights_only,
+            clock=clock,
+            verbose=1 if verbose else 0,
         )
-    if monitor is None:
-        monitor = "val_loss" if validation_data is not None else "loss"
-    verbose = resolve_verbose(_flag(args, "verbose", "auto"))
-    cbs = make_callbacks(
-        run,
-        monitor=monitor,
-        mode=mode,
-        time_budget=time_budget,
-        lr_schedule=lr_schedule,
-        base_lr=base_lr,
-        warmup=warmup,
-        min_lr_ratio=min_lr_ratio,
-        extra=list(callbacks),
-        tensorboard=tensorboard,
-        weights_only=weights_only,
-        clock=clock,
-        verbose=1 if verbose else 0,
-    )
-    budget = next((cb for cb in cbs if isinstance(cb, TimeBudget)), None)
-    fit_kwargs.setdefault("steps_per_epoch", _flag(args, "steps_per_epoch"))
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=int(_flag(args, "epochs", 10)),
-        callbacks=cbs,
-        verbose=verbose,
-        **fit_kwargs,
-    )
-    if not run.chief:  # the non-chief's checkpoints/logs were throw-away copies
-        shutil.rmtree(run.path.parent, ignore_errors=True)
+        budget = next((cb for cb in cbs if isinstance(cb, TimeBudget)), None)
+        fit_kwargs.setdefault("steps_per_epoch", _flag(args, "steps_per_epoch"))
+        if "shuffle" not in fit_kwargs and not _is_arrays(train_data):
+            fit_kwargs["shuffle"] = False  # a dataset shuffles itself; Keras warns otherwise
+        history = model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=int(_flag(args, "epochs", 10)),
+            callbacks=cbs,
+            verbose=verbose,
+            **fit_kwargs,
+        )
+        if not run.chief:  # the non-chief's checkpoints/logs were throw-away copies
+            shutil.rmtree(run.path.parent, ignore_errors=True)
+    finally:
+        run.release()  # the OS releases it too if the process dies
     return TrainResult(history=history, run=run, time_budget=budget)
