@@ -19,7 +19,6 @@ becomes ``zoo.landmarks.model.DEFAULT_HEAD``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import train_landmarks  # noqa: E402  (the recipe, so the benchmark measures wha
 from zoo.landmarks.model import DEFAULT_HEAD, HEADS  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
 from zoo.training.flags import int_at_least, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 
 def tflite_latency_ms(path, image_size, runs=200, warmup=20, num_threads=1):
@@ -166,7 +166,7 @@ def main(argv=None):
     best = min(rows, key=lambda r: r["nme"])
     print(f"lowest NME: {best['head']}")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        write_json(args.json, rows)
     return rows
 
 

@@ -29,7 +29,6 @@ Sections (all printed; ``--json`` also writes the numbers):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -67,6 +66,7 @@ from zoo.metrics.retrieval import (  # noqa: E402
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 from zoo.training.cli import run_cli
 from zoo.training.flags import int_at_least, non_negative_float, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 # The recipe defaults (zoo.metric_learning.TRIPLET_DEFAULTS / SIAMESE_DEFAULTS, read by
 # recipes/train_triplet.py and recipes/train_siamese.py); --set overrides TOWER and TRIPLET here.
@@ -528,7 +528,7 @@ def main(argv=None):
         )
 
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_json(args.json, results)
     return results
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the console
 from zoo.training.cli import run_cli
 from zoo.training.flags import int_at_least, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def main(argv=None):
             results[pair] = run_pair(recipe, pair, args, output)
     print_table(results)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_json(args.json, results)
     return results
 
 

@@ -28,7 +28,6 @@ load). Targets: batched / naive >= 20x at 32x32 and >= 5x at 64x64; batched / tr
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -81,6 +80,7 @@ _M = np.array(
 )
 from zoo.training.cli import run_cli  # noqa: E402
 from zoo.training.flags import int_at_least, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 _M_WHITE = (_M / np.array([0.95047, 1.0, 1.08883])[:, None]).T.astype(np.float32)
 _D = 6.0 / 29.0
@@ -413,7 +413,7 @@ def main(argv=None):
             met = "met" if min(over) >= TARGET_TRAIN else "NOT met"
             print(f"batched/training: min {min(over):.1f}x (target >= {TARGET_TRAIN:g}x: {met})")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        write_json(args.json, results, indent=1)
     return results
 
 

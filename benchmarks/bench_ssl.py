@@ -39,7 +39,6 @@ the gap to supervised is reported.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -65,6 +64,7 @@ from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder
 from zoo.training.cli import run_cli  # noqa: E402
 from zoo.training.flags import int_at_least, positive_float  # noqa: E402
 from zoo.training.probes import fine_tune, probe_encoder
+from zoo.training.run_dir import write_json  # noqa: E402
 
 GRAY_METHODS = [m for m in SSL_METHODS if m != "colorization"]
 FRACTIONS = (0.01, 0.1)
@@ -241,7 +241,7 @@ def main(argv=None):
     results["seconds"] = time.monotonic() - start
     print(f"\ntotal {results['seconds'] / 60:.1f} min")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        write_json(args.json, results)
     return results
 
 

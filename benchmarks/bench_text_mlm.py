@@ -23,7 +23,6 @@ their margin, and the model's fill-in of the example sentence.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -51,6 +50,7 @@ from zoo.text.tokenizer import TextTokenizer, words_per_text
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
 from zoo.training.flags import int_at_least, positive_float  # noqa: E402
+from zoo.training.run_dir import write_json  # noqa: E402
 
 MODEL = {"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "num_layers": 2, "dropout": 0.1}
 LENGTH = {
@@ -177,10 +177,7 @@ def main(argv=None):
             ok = "  meets 3x" if result["ratio"] >= 3 else "  BELOW 3x"
         print(f"  {result['config']:<18} {result['ratio']:.2f}  margin {result['margin']:+.4f}{ok}")
     if args.json:
-        args.json.write_text(
-            json.dumps({"results": results, "skipped": skipped}, indent=2, ensure_ascii=False),
-            encoding="utf-8",
-        )
+        write_json(args.json, {"results": results, "skipped": skipped}, ensure_ascii=False)
     return results
 
 

@@ -24,13 +24,14 @@ def test_export_encoder_writes_verified_versions(tmp_path):
         tmp_path,
         "enc",
         images[:4],
-        metrics={"acc": 0.5},
+        metrics={"acc": 0.5, "map": float("nan")},
         int8_samples=images,
         verbose=False,
     )
     assert saved == tmp_path / "enc" / "1"
     assert (saved / "model_fp32.tflite").is_file() and (saved / "model_int8.tflite").is_file()
-    assert read_manifest(saved)["metrics"] == {"acc": 0.5}
+    assert read_manifest(saved)["metrics"] == {"acc": 0.5, "map": None}  # undefined -> null
+    assert "NaN" not in (saved / "manifest.json").read_text()
     assert report  # verify_export ran (it raises on a mismatch)
     again, _ = export_encoder(encoder, tmp_path, "enc", images[:4], verbose=False)
     assert again == tmp_path / "enc" / "2" and not (again / "model_int8.tflite").exists()

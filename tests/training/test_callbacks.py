@@ -237,7 +237,7 @@ def test_make_callbacks_order(tmp_path, monkeypatch):
         "BudgetLRSchedule",
         "TimeBudget",
         "LambdaCallback",
-        "CSVLogger",
+        "HistoryCSVLogger",
         "TensorBoard",
         "SafeModelCheckpoint",
         "SafeModelCheckpoint",
@@ -256,7 +256,7 @@ def test_make_callbacks_order(tmp_path, monkeypatch):
     )
     assert [type(cb).__name__ for cb in minimal] == [
         "StopOnNaN",
-        "CSVLogger",
+        "HistoryCSVLogger",
         "SafeModelCheckpoint",
         "SafeModelCheckpoint",
     ]
@@ -368,3 +368,22 @@ def test_time_budget_can_leave_the_first_step_out(count_first_step, steps):
     # after it and six more 10 s steps fit
     assert int(model.optimizer.iterations.numpy()) == steps
     assert budget.stopped_early
+
+
+def test_history_csv_leaves_undefined_values_empty(tmp_path):
+    """A NaN / inf metric (a mAP with no detections) is an empty cell, not the text 'nan'."""
+    import csv
+
+    from zoo.training.callbacks import HistoryCSVLogger
+
+    path = tmp_path / "history.csv"
+    logger = HistoryCSVLogger(str(path))
+    logger.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    logger.on_train_begin()
+    logger.on_epoch_end(0, {"loss": 0.5, "val_map": float("nan"), "val_ratio": float("inf")})
+    logger.on_epoch_end(1, {"loss": 0.25, "val_map": 0.75, "val_ratio": 2.0})
+    logger.on_train_end()
+    rows = list(csv.DictReader(path.open(newline="")))
+    assert rows[0] == {"epoch": "0", "loss": "0.5", "val_map": "", "val_ratio": ""}
+    assert rows[1]["val_map"] == "0.75"
+    assert "nan" not in path.read_text().lower()

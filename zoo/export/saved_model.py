@@ -40,6 +40,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.training.run_dir import json_safe
+
 SERVING_DEFAULT = "serving_default"
 SERVING_BYTES = "serving_bytes"
 IMAGES_INPUT = "images"
@@ -515,8 +517,8 @@ def export_saved_model(
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=target.parent))
     try:
         archive.write_out(str(staging / "model"), verbose=False)
-        with open(staging / "model" / MANIFEST, "w") as f:
-            json.dump(manifest, f, indent=2)
+        with open(staging / "model" / MANIFEST, "w") as f:  # strict JSON: NaN -> null
+            json.dump(json_safe(manifest), f, indent=2, allow_nan=False)
             f.write("\n")
         if target.exists():
             shutil.rmtree(target)

@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from zoo.training.flags import (
     non_negative_float,
     positive_float,
 )
+from zoo.training.run_dir import write_json
 
 __all__ = [
     "METRIC_KEYS",
@@ -320,11 +320,10 @@ def metrics_table(results, keys=METRIC_KEYS):
 
 
 def write_metrics(results, path):
-    """Write ``results`` as indented JSON to ``path`` (parents created); returns the path."""
+    """Write ``results`` as indented JSON to ``path`` (parents created, NaN as ``null``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
-    return path
+    return write_json(path, results)  # strict JSON: NaN -> null
 
 
 def plot_test_embeddings(

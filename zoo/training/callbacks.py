@@ -51,6 +51,7 @@ __all__ = [
     "make_callbacks",
     "resolve_monitor_mode",
     "best_logged_value",
+    "HistoryCSVLogger",
 ]
 
 
@@ -854,6 +855,22 @@ def resolve_monitor_mode(monitor: str, mode: str = "auto") -> str:
     return "max" if _MAX_TOKENS & set(name.split("_")) else "min"
 
 
+class HistoryCSVLogger(keras.callbacks.CSVLogger):
+    """``CSVLogger`` that leaves a cell empty where a value is NaN or inf (undefined, e.g. a
+    mAP with no detections), so csv readers and spreadsheets see a missing value, not ``nan``."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, {key: _finite_or_empty(v) for key, v in (logs or {}).items()})
+
+
+def _finite_or_empty(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return value if math.isfinite(number) else ""
+
+
 def best_logged_value(history_csv, monitor: str, mode: str) -> float | None:
     """Best value of ``monitor`` in a CSVLogger file (None if absent or empty).
 
@@ -975,7 +992,7 @@ def make_callbacks(
     callbacks.extend(extra)
     if restore is not None:
         restore.live_weights = [cb for cb in extra if hasattr(cb, "live_weights")]
-    callbacks.append(keras.callbacks.CSVLogger(str(run.history_csv), append=True))
+    callbacks.append(HistoryCSVLogger(str(run.history_csv), append=True))
     if tensorboard is None:
         tensorboard = tensorboard_available()
         if not tensorboard:
