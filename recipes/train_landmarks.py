@@ -85,6 +85,9 @@ def build_arg_parser():
         "--export-dir", default="saved_models", help="TF Serving model root (default: %(default)s)"
     )
     parser.add_argument("--no-export", action="store_true", help="skip export and verification")
+    parser.add_argument(
+        "--image-dir", help="image folder of a --data landmark table (default: found beside it)"
+    )
     return parser
 
 
@@ -103,8 +106,9 @@ def load_splits(args):
         train_data = load_landmark_data("synthetic", "train", num_images=args.num_train, **common)
         val_data = load_landmark_data("synthetic", "validation", num_images=args.num_val, **common)
     else:
-        train_data = load_landmark_data(args.data, "train")
-        val_data = load_landmark_data(args.data, "validation")
+        kwargs = {"image_dir": args.image_dir} if args.image_dir else {}
+        train_data = load_landmark_data(args.data, "train", **kwargs)
+        val_data = load_landmark_data(args.data, "validation", **kwargs)
     return train_data, val_data
 
 

@@ -24,7 +24,6 @@ FUZZ = settings(
     max_examples=25,
     deadline=datetime.timedelta(seconds=30),  # generous: the machine is shared; a hang is caught
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    derandomize=True,
 )
 
 SIZES = {"a.png": (20, 10), "b.png": (12, 12)}

@@ -109,5 +109,5 @@ def test_voc_difficult_skip(tmp_path):
 
 
 def test_not_prepared_is_a_data_error(tmp_path):
-    with pytest.raises(DataError, match=r"tfds:voc/2007: cannot load .*download=True"):
+    with pytest.raises(DataError, match=r"tfds:voc/2007: cannot load .*tfds build voc"):
         read_tfds("voc/2007", data_dir=str(tmp_path))

@@ -241,3 +241,11 @@ def test_missing_names_message_says_how_to_add_them(yolo_dir):
         read_yolo(yolo_dir)
     message = str(info.value)
     assert "add classes.txt" in message and "the recipes have no flag for class names" in message
+
+
+def test_data_yaml_split_at_the_file_system_root_is_refused_without_walking_it(tmp_path):
+    """`train: /` (a slip when editing) would list every image on the machine."""
+    yaml = tmp_path / "data.yaml"
+    yaml.write_text("path: .\ntrain: /\nval: /\nnames: [cat]\n")
+    with pytest.raises(DataError, match=r"data\.yaml: train = '/': is the file-system root"):
+        read_yolo(yaml, split="train")

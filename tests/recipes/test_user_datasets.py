@@ -191,3 +191,13 @@ def test_yolo_trains_on_an_ultralytics_data_yaml(tmp_path):
     )
     metrics = json.loads((tmp_path / "runs" / "pets" / "metrics.json").read_text())
     assert "map50" in metrics
+
+
+def test_image_dir_with_a_pts_folder_is_refused_in_one_line(tmp_path, capsys, load_script):
+    root = tmp_path / "faces"
+    data, _ = _pts_folder(root)
+    argv = ["--smoke", "--data", str(data), "--image-dir", str(tmp_path), "--output", "runs"]
+    recipe = load_script("recipes/train_landmarks.py")
+    assert run_cli(recipe.main, argv) == USAGE_ERROR_STATUS
+    err = capsys.readouterr().err
+    assert err.startswith("error: --image-dir = ") and "Traceback" not in err

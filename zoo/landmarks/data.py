@@ -327,16 +327,24 @@ def read_pts_folder(
 
     if flip_permutation is None and expected == 68:
         flip_permutation = IBUG_68_FLIP
-    if flip_permutation is not None:
-        flip_permutation = check_flip_permutation(flip_permutation, expected)
     if eye_indices is None and expected == 68:
         eye_indices = IBUG_68_EYES
     names = tuple(landmark_names) if landmark_names else tuple(f"p{i}" for i in range(expected))
-    if len(names) != expected:
-        raise ValueError(f"landmark_names has {len(names)} names for {expected} points")
+    return _image_file_data(
+        images, np.stack(points), names, flip_permutation, eye_indices, report, str(folder)
+    )
 
+
+def _image_file_data(files, points, names, flip_permutation, eye_indices, report, source):
+    """``LandmarkData`` over image files with their (N, K, 2) pixel points: what the file
+    readers (``.pts`` folders, landmark tables) share once their files are checked."""
+    num = points.shape[1]
+    if flip_permutation is not None:
+        flip_permutation = check_flip_permutation(flip_permutation, num)
+    if len(names) != num:
+        raise ValueError(f"landmark_names has {len(names)} names for {num} points")
     records = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(images), tf.constant(np.stack(points).astype(np.float32)))
+        (tf.constant(files), tf.constant(points.astype(np.float32)))
     )
 
     def decode(path, landmarks):
@@ -347,13 +355,13 @@ def read_pts_folder(
     return LandmarkData(
         records=records,
         decode_fn=decode,
-        landmark_names=names,
+        landmark_names=tuple(names),
         flip_permutation=flip_permutation,
         eye_indices=eye_indices,
-        num_examples=len(images),
+        num_examples=len(files),
         report=report,
-        source=str(folder),
-        files=images,
+        source=source,
+        files=files,
     )
 
 
@@ -656,9 +664,10 @@ def read_landmark_table(
     )
     if folder is None:
         hint = (
-            "check image_dir="
+            "check --image-dir (image_dir= in Python)"
             if image_dir is not None
-            else f"put the images in {folders[0].name}/ beside the --data table, or pass image_dir="
+            else f"put the images in {folders[0].name}/ beside the --data table, or pass "
+            "--image-dir (image_dir= in Python)"
         )
         raise DataError(
             f"image {names[0]!r} not found in any of: {', '.join(str(f) for f in folders)} "
@@ -693,41 +702,16 @@ def read_landmark_table(
         files.append(image)
     report.log(source)
 
-    num = len(columns)
     celeb_a = tuple(columns) == _CELEB_A_FIELDS
     if flip_permutation is None and celeb_a:
         flip_permutation = CELEB_A_FLIP
-    if flip_permutation is not None:
-        flip_permutation = check_flip_permutation(flip_permutation, num)
     if eye_indices is None and celeb_a:
         eye_indices = (0, 1)
     if landmark_names:
         names_out = tuple(landmark_names)
     else:
         names_out = CELEB_A_LANDMARKS if celeb_a else columns
-    if len(names_out) != num:
-        raise ValueError(f"landmark_names has {len(names_out)} names for {num} points")
-
-    records = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(files), tf.constant(points.astype(np.float32)))
-    )
-
-    def decode(file, landmarks):
-        image = tf.io.decode_image(tf.io.read_file(file), channels=3, expand_animations=False)
-        image.set_shape((None, None, 3))
-        return make_landmark_element(image, 1.0, landmarks)
-
-    return LandmarkData(
-        records=records,
-        decode_fn=decode,
-        landmark_names=names_out,
-        flip_permutation=flip_permutation,
-        eye_indices=eye_indices,
-        num_examples=len(files),
-        report=report,
-        source=source,
-        files=files,
-    )
+    return _image_file_data(files, points, names_out, flip_permutation, eye_indices, report, source)
 
 
 def _split_folder(folder, split):
@@ -771,6 +755,13 @@ def load_landmark_data(source="synthetic", split="train", **kwargs):
         return read_celeb_a(split=split, **kwargs)
     if source.lower().endswith(TABLE_EXTENSIONS):
         return read_landmark_table(source, split=split, **kwargs)
+    if kwargs.get("image_dir") is not None:
+        raise DataError(
+            "--image-dir applies to a landmark table (.txt / .csv); a .pts folder keeps each "
+            "image beside its .pts file",
+            field="--image-dir",
+            value=kwargs["image_dir"],
+        )
     folder, subset = _split_folder(source, split)
     data = read_pts_folder(folder, **kwargs)
     if subset is None:

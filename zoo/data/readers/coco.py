@@ -25,7 +25,8 @@ def _load_json(path):
     except RecursionError:
         raise DataError("invalid JSON: nested too deeply", file=path) from None
     except json.JSONDecodeError as error:
-        line = text.splitlines()[error.lineno - 1] if text.splitlines() else ""
+        lines = text.splitlines()
+        line = lines[error.lineno - 1] if 0 < error.lineno <= len(lines) else ""
         snippet = line[max(0, error.colno - 21) : error.colno + 20].strip()
         raise DataError(
             f"invalid JSON: {error.msg}",

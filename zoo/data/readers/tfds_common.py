@@ -41,7 +41,8 @@ def load_tfds(name, split="train", data_dir=None, *, download=False):
         )
     except (AssertionError, FileNotFoundError, tfds.core.DatasetNotFoundError) as error:
         raise DataError(
-            f"cannot load ({error}); prepare it with tfds or pass download=True",
+            f"cannot load ({error}); nothing is downloaded at run time: prepare it first "
+            f"with `tfds build {name.split(':')[0].split('/')[0]}` (download=True in Python)",
             file=f"tfds:{name}",
         ) from None
     return builder, dataset

@@ -269,6 +269,13 @@ def _images_from_yaml(yaml_path, doc, split):
                 field=field,
                 value=entry,
             )
+        if os.path.isdir(found) and os.path.realpath(found) == os.path.realpath(os.sep):
+            raise DataError(
+                "is the file-system root, not an image folder; give the split's image folder",
+                file=yaml_path,
+                field=field,
+                value=entry,
+            )
         if os.path.isdir(found):
             found_paths = [p for p in walk_files(found) if _is_image(p)]
         elif _is_image(found):
@@ -280,8 +287,9 @@ def _images_from_yaml(yaml_path, doc, split):
             if real in listed:
                 raise DataError(
                     f"image listed twice (also via {listed[real]})",
-                    file=found,
-                    field="image",
+                    # a .txt list names itself; a folder entry names the data.yaml
+                    file=found if os.path.isfile(found) else yaml_path,
+                    field="image" if os.path.isfile(found) else field,
                     value=path,
                 )
             listed[real] = found
