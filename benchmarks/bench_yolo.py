@@ -15,10 +15,15 @@ budget, then measures on the fixed validation set:
     python benchmarks/bench_yolo.py --coco-dir /tmp/coco_shapes  # also a COCO-JSON data set
     python benchmarks/bench_yolo.py --coco-dir /tmp/coco_shapes --skip-synthetic
     python benchmarks/bench_yolo.py --quick              # smoke-sized, to check the script
+    # real objects: Fashion-MNIST items on cluttered backgrounds (zoo.data.fashion_objects),
+    # 3000 training / 500 validation images as COCO JSON; one run per budget, one table
+    python benchmarks/bench_yolo.py --fashion-dir /tmp/fashion --skip-synthetic --budgets 3,10,30
     # + Ultralytics YOLOv8n from scratch on the same COCO-JSON split, same budget, scored by the
     # same pycocotools call (PY: a venv with ultralytics; see benchmarks/ultralytics_yolov8n.py)
     python benchmarks/bench_yolo.py --coco-dir /tmp/coco_shapes --skip-synthetic \
         --ultralytics-python /tmp/ulvenv/bin/python
+    python benchmarks/bench_yolo.py --fashion-dir /tmp/fashion --skip-synthetic \
+        --budgets 3,10,30 --ultralytics-python /tmp/ulvenv/bin/python
 """
 
 from __future__ import annotations
@@ -45,12 +50,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import train_yolo  # noqa: E402
 
+from zoo.data import fashion_objects, synthetic_shapes, write_coco  # noqa: E402
 from zoo.detection import detection_model  # noqa: E402
 from zoo.detection.evaluate import collect_detections  # noqa: E402
 from zoo.detection.export import tflite_predict  # noqa: E402
 from zoo.metrics import coco_map  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
-from zoo.training.flags import int_at_least, positive_float  # noqa: E402
+from zoo.training.flags import comma_list, int_at_least, positive_float  # noqa: E402
 
 
 def median_ms(fn, repeat):
@@ -140,38 +146,28 @@ def saved_model_predict(path, images, size):
 def write_coco_shapes(folder, num_images, seed, image_size=128, num_classes=5):
     """A COCO-JSON data set on disk (PNG files + instances.json), made from the synthetic
     generator with its own seed: the recipe reads it through --data like any user data."""
-    from zoo.data import synthetic_shapes
-
-    folder = Path(folder)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
     data = synthetic_shapes(
         num_images, image_size=(image_size, image_size), seed=seed, num_classes=num_classes
     )
-    images, annotations = [], []
-    for i, element in enumerate(data.dataset.as_numpy_iterator()):
-        name = f"{i:05d}.png"
-        tf.io.write_file(str(folder / "images" / name), tf.io.encode_png(element["images"]))
-        images.append({"id": i + 1, "file_name": name, "width": image_size, "height": image_size})
-        for box, label in zip(
-            element["bounding_boxes"]["boxes"], element["bounding_boxes"]["labels"], strict=True
-        ):
-            x1, y1, x2, y2 = (float(v) for v in box)
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": i + 1,
-                    "category_id": int(label) + 1,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": (x2 - x1) * (y2 - y1),
-                    "iscrowd": 0,
-                }
-            )
-    categories = [{"id": c + 1, "name": n} for c, n in enumerate(data.class_names)]
-    path = folder / "instances.json"
-    path.write_text(
-        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    return write_coco(data, folder)
+
+
+def write_fashion_objects(folder, num_train, num_val, seed, image_size=128):
+    """The Fashion-objects set as COCO JSON: ``folder/instances.json`` (training items) and
+    ``folder/val/instances.json`` (items of the IDX test file, ids and file names after the
+    training ones), a fixed validation set that the recipe reads through --val-data.
+
+    Returns:
+        ``(train instances.json, validation instances.json)``.
+    """
+    folder = Path(folder)
+    size = (image_size, image_size)
+    train = fashion_objects(num_train, image_size=size, seed=seed, split="train")
+    val = fashion_objects(num_val, image_size=size, seed=seed + 1, split="validation")
+    return (
+        write_coco(train, folder),
+        write_coco(val, folder / "val", start_id=num_train + 1),
     )
-    return path
 
 
 def write_yolo_split(folder, annotations, splits):
@@ -180,18 +176,22 @@ def write_yolo_split(folder, annotations, splits):
 
     Args:
         folder: output folder.
-        annotations: the instances.json ``write_coco_shapes`` wrote.
+        annotations: the instances.json ``write_coco`` wrote, or a list of them (a training
+            and a validation file, with file names unique across them).
         splits: ``{"train": [image paths], "val": [image paths]}`` (the zoo recipe's split).
 
     Returns:
         The data.yaml path.
     """
     folder = Path(folder)
-    coco = json.loads(Path(annotations).read_text())
-    by_image = {image["id"]: (image, []) for image in coco["images"]}
-    for ann in coco["annotations"]:
-        by_image[ann["image_id"]][1].append(ann)
-    by_name = {image["file_name"]: (image, anns) for image, anns in by_image.values()}
+    files = [annotations] if isinstance(annotations, (str, os.PathLike)) else annotations
+    by_name = {}
+    for file in files:
+        coco = json.loads(Path(file).read_text())
+        by_image = {image["id"]: (image, []) for image in coco["images"]}
+        for ann in coco["annotations"]:
+            by_image[ann["image_id"]][1].append(ann)
+        by_name.update({image["file_name"]: (image, anns) for image, anns in by_image.values()})
     categories = sorted(c["id"] for c in coco["categories"])
     names = {c["id"]: c["name"] for c in coco["categories"]}
     for split, paths in splits.items():
@@ -222,16 +222,23 @@ def write_yolo_split(folder, annotations, splits):
     return yaml
 
 
-def ultralytics_run(args, out, annotations, zoo_row):
-    """YOLOv8n from scratch on the zoo recipe's own split of the COCO-JSON set, in another
-    Python, for the same minutes; its detections scored with the same ``coco_map`` call."""
+def ultralytics_run(args, out, data_args, zoo_row, minutes, tag):
+    """YOLOv8n from scratch on the zoo recipe's own split of a COCO-JSON set, in another
+    Python, for the same minutes; its detections scored with the same ``coco_map`` call.
+
+    Args:
+        data_args: the recipe's data flags (``--data A`` or ``--data A --val-data B``).
+        minutes: training budget (``--quick``: 0.2).
+        tag: names the run's folder under ``out``.
+    """
     # the recipe's flags (--seed, --val-fraction) decide the split: the same as the zoo's run
-    parsed = train_yolo.parse_args(["--data", str(annotations), *args.recipe_args])
+    parsed = train_yolo.parse_args([*data_args, *args.recipe_args])
     train, val = train_yolo.load_splits(parsed)
+    annotations = [parsed.data] + ([parsed.val_data] if parsed.val_data else [])
     yaml = write_yolo_split(
-        out / "ultralytics_data", annotations, {"train": train.files, "val": val.files}
+        out / f"ultralytics_data_{tag}", annotations, {"train": train.files, "val": val.files}
     )
-    minutes = 0.2 if args.quick else args.minutes
+    minutes = 0.2 if args.quick else minutes
     command = [
         args.ultralytics_python,
         str(ROOT / "benchmarks" / "ultralytics_yolov8n.py"),
@@ -242,20 +249,19 @@ def ultralytics_run(args, out, annotations, zoo_row):
         "--minutes",
         str(minutes),
         "--out",
-        str(out / "ultralytics"),
+        str(out / f"ultralytics_{tag}"),
     ]
     print(f"\n=== YOLOv8n (Ultralytics): {' '.join(command)}", flush=True)
     subprocess.run(command, check=True)
-    result = json.loads((out / "ultralytics" / "detections.json").read_text())
+    result = json.loads((out / f"ultralytics_{tag}" / "detections.json").read_text())
     n_eval = min(args.eval_images, val.num_examples)
     _, truth, _ = collect_detections(lambda imgs: [None] * len(imgs), val, max_images=n_eval)
     scored = coco_map(truth, result["detections"][:n_eval])  # lists of boxes, scores, classes
     row = {
-        "run": "yolov8n (ultralytics, same split)",
+        "run": f"yolov8n (ultralytics, same split, {tag})",
         "train_wall_s": result["train_s"],
         "epochs": result["epochs"],
-        "map": scored["map"],
-        "map50": scored["map50"],
+        **{key: scored[key] for key in SCORE_KEYS},
         "latency_ms_torch_predict": result["latency_ms_torch_predict"],
         "torch": result["torch"],
         "threads": result["threads"],
@@ -264,6 +270,58 @@ def ultralytics_run(args, out, annotations, zoo_row):
         row["zoo_savedmodel_minus_yolov8n_map"] = zoo_row["savedmodel_map"] - row["map"]
         row["zoo_savedmodel_minus_yolov8n_map50"] = zoo_row["savedmodel_map50"] - row["map50"]
     return row
+
+
+SCORE_KEYS = ("map50", "map", "map_small", "map_medium", "map_large")
+
+
+def _pair(scores, first, second):
+    if scores is None:
+        return "not run"
+    return " / ".join(_number(scores.get(key)) for key in (first, second))
+
+
+def _number(value):
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def budget_table(entries):
+    """A Markdown table of zoo vs YOLOv8n per training budget (pure: numbers in, text out).
+
+    Args:
+        entries: one dict per budget: ``"budget"`` (minutes, or a label such as ``"smoke"``),
+            ``"zoo"`` (the zoo SavedModel's ``coco_map`` figures: ``map50``, ``map``,
+            ``map_small``, ``map_medium``, ``map_large``) and ``"yolov8n"`` (the same for
+            YOLOv8n, or ``None`` when it was not run). NaN (no object of a size) prints "n/a".
+
+    Returns:
+        The table as a string.
+    """
+    lines = [
+        "| budget | zoo mAP@.5 / mAP@[.5:.95] (SavedModel) | YOLOv8n | zoo - YOLOv8n "
+        "| zoo AP small / medium / large | YOLOv8n AP small / medium / large |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in entries:
+        budget, zoo_scores, yolo = entry["budget"], entry["zoo"], entry.get("yolov8n")
+        label = f"{budget:g} min" if isinstance(budget, (int, float)) else str(budget)
+        if yolo is None:
+            difference = "not run"
+        else:
+            difference = " / ".join(
+                f"{zoo_scores[key] - yolo[key]:+.3f}" for key in ("map50", "map")
+            )
+        sizes = [
+            "not run"
+            if scores is None
+            else " / ".join(_number(scores.get(f"map_{s}")) for s in ("small", "medium", "large"))
+            for scores in (zoo_scores, yolo)
+        ]
+        lines.append(
+            f"| {label} | {_pair(zoo_scores, 'map50', 'map')} | {_pair(yolo, 'map50', 'map')} "
+            f"| {difference} | {sizes[0]} | {sizes[1]} |"
+        )
+    return "\n".join(lines)
 
 
 def evaluate_run(args, recipe_args, label):
@@ -297,7 +355,8 @@ def evaluate_run(args, recipe_args, label):
         "keras_map50": metrics["map50"],
     }
     saved = coco_map(truth, saved_dets)
-    row["savedmodel_map"], row["savedmodel_map50"] = saved["map"], saved["map50"]
+    for key in SCORE_KEYS:
+        row[f"savedmodel_{key}"] = saved[key]
     for kind in ("fp32", "int8"):
         path = export / f"model_{kind}.tflite"
         _, _, dets = collect_detections(
@@ -361,17 +420,84 @@ def build_arg_parser():
     parser.add_argument("--repeat", type=int_at_least(1), default=50, help="latency repetitions")
     parser.add_argument("--coco-dir", help="also train on a COCO-JSON set written here")
     parser.add_argument(
-        "--skip-synthetic", action="store_true", help="only the --coco-dir run (needs --coco-dir)"
+        "--fashion-dir",
+        help="also train on the Fashion-objects set (real Fashion-MNIST items on cluttered "
+        "backgrounds), written here as COCO JSON: instances.json + val/instances.json",
+    )
+    parser.add_argument(
+        "--fashion-train", type=int_at_least(1), default=3000, help="Fashion-objects train images"
+    )
+    parser.add_argument(
+        "--fashion-val",
+        type=int_at_least(1),
+        default=500,
+        help="Fashion-objects validation images (items of the IDX test file)",
+    )
+    parser.add_argument(
+        "--budgets",
+        type=comma_list(positive_float),
+        default=None,
+        help="with --fashion-dir: training minutes per run, e.g. 3,10,30 (default: --minutes); "
+        "the zoo and YOLOv8n train once per budget, and one table compares them",
+    )
+    parser.add_argument(
+        "--skip-synthetic",
+        action="store_true",
+        help="only the --coco-dir / --fashion-dir runs (needs one of them)",
     )
     parser.add_argument(
         "--ultralytics-python",
-        help="with --coco-dir: a Python with ultralytics installed; trains YOLOv8n from scratch "
-        "on the same split for the same minutes and scores it beside the zoo",
+        help="with --coco-dir or --fashion-dir: a Python with ultralytics installed; trains "
+        "YOLOv8n from scratch on the same split for the same minutes and scores it beside the zoo",
     )
     parser.add_argument("--out", default=None, help="folder for runs/exports (default: temp)")
     parser.add_argument("--quick", action="store_true", help="smoke-sized run of this script")
     parser.add_argument("recipe_args", nargs="*", help="extra recipe flags (after --)")
     return parser
+
+
+def _budget_args(args, minutes):
+    return ["--smoke"] if args.quick else ["--time-budget", str(minutes)]
+
+
+def fashion_runs(args, out, common):
+    """The zoo (and YOLOv8n) on the Fashion-objects set once per budget; rows and table entries."""
+    num_train, num_val = (48, 16) if args.quick else (args.fashion_train, args.fashion_val)
+    train_ann, val_ann = write_fashion_objects(args.fashion_dir, num_train, num_val, seed=2024)
+    data_args = ["--data", str(train_ann), "--val-data", str(val_ann)]
+    budgets = args.budgets or [args.minutes]
+    if args.quick:
+        budgets = budgets[:1]
+    rows, ultras, entries = [], [], []
+    for minutes in budgets:
+        tag = "smoke" if args.quick else f"{minutes:g}m".replace(".", "p")
+        zoo_row = evaluate_run(
+            args,
+            [
+                *_budget_args(args, minutes),
+                *common,
+                "--name",
+                f"fashion_{tag}",
+                "--model-name",
+                f"yolo_fashion_{tag}",
+                *data_args,
+                *args.recipe_args,
+            ],
+            f"fashion-objects {tag}",
+        )
+        rows.append(zoo_row)
+        ultra = None
+        if args.ultralytics_python:
+            ultra = ultralytics_run(args, out, data_args, zoo_row, minutes, f"fashion_{tag}")
+            ultras.append(ultra)
+        entries.append(
+            {
+                "budget": "smoke" if args.quick else minutes,
+                "zoo": {key: zoo_row[f"savedmodel_{key}"] for key in SCORE_KEYS},
+                "yolov8n": None if ultra is None else {key: ultra[key] for key in SCORE_KEYS},
+            }
+        )
+    return rows, ultras, entries
 
 
 def main(argv=None):
@@ -381,17 +507,26 @@ def main(argv=None):
         args.eval_images, args.repeat = 8, 5
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_yolo_"))
     common = ["--output", str(out / "runs"), "--export-dir", str(out / "models"), "--verbose", "2"]
-    budget = ["--smoke"] if args.quick else ["--time-budget", str(args.minutes)]
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
-    if args.skip_synthetic and not args.coco_dir:
-        parser.error("--skip-synthetic needs --coco-dir")
-    if args.ultralytics_python and not args.coco_dir:
-        parser.error("--ultralytics-python needs --coco-dir")
-    rows, ultra = [], None
+    if args.skip_synthetic and not (args.coco_dir or args.fashion_dir):
+        parser.error("--skip-synthetic needs --coco-dir or --fashion-dir")
+    if args.ultralytics_python and not (args.coco_dir or args.fashion_dir):
+        parser.error("--ultralytics-python needs --coco-dir or --fashion-dir")
+    if args.budgets and not args.fashion_dir:
+        parser.error("--budgets needs --fashion-dir")
+    rows, ultras, entries = [], [], []
     if not args.skip_synthetic:
         rows.append(
             evaluate_run(
-                args, [*budget, *common, "--name", "synthetic", *args.recipe_args], "synthetic"
+                args,
+                [
+                    *_budget_args(args, args.minutes),
+                    *common,
+                    "--name",
+                    "synthetic",
+                    *args.recipe_args,
+                ],
+                "synthetic",
             )
         )
     if args.coco_dir:
@@ -400,7 +535,7 @@ def main(argv=None):
             evaluate_run(
                 args,
                 [
-                    *budget,
+                    *_budget_args(args, args.minutes),
                     *common,
                     "--name",
                     "coco",
@@ -414,9 +549,15 @@ def main(argv=None):
             )
         )
         if args.ultralytics_python:
-            ultra = ultralytics_run(args, out, ann, rows[-1])
+            ultras.append(
+                ultralytics_run(args, out, ["--data", str(ann)], rows[-1], args.minutes, "coco")
+            )
+    if args.fashion_dir:
+        fashion_rows, fashion_ultras, entries = fashion_runs(args, out, common)
+        rows += fashion_rows
+        ultras += fashion_ultras
     print("\n=== results")
-    if ultra is not None:
+    for ultra in ultras:
         print(json.dumps(ultra, indent=1, default=float))
         print(
             f"[{ultra['run']}] mAP@.5 {ultra['map50']:.4f}  mAP@[.5:.95] {ultra['map']:.4f} "
@@ -446,6 +587,9 @@ def main(argv=None):
             f"{r['gflop_per_image']:.3f} GFLOP/image -> {r['achieved_gflops_b32']:.1f} GFLOP/s "
             f"= {r['fraction_of_matmul']:.2f} of matmul's {r['matmul_gflops']:.1f} GFLOP/s"
         )
+    if entries:
+        print(f"\n=== Fashion-objects ({args.eval_images} validation images at most), COCO AP")
+        print(budget_table(entries))
 
 
 if __name__ == "__main__":

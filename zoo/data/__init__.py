@@ -2,7 +2,9 @@
 
 Detection data, landmark data (``.pts``, celeb_a, synthetic faces), labelled images (IDX files
 such as Fashion-MNIST, image folders, class splits), pretext streams, text corpora and
-multimodal scenes; bad input raises ``DataError`` naming the file, field and value.
+multimodal scenes, Fashion-MNIST items pasted as real objects on cluttered backgrounds
+(``fashion_objects``), and a COCO-JSON writer (``write_coco``); bad input raises ``DataError``
+naming the file, field and value.
 
 Every detection source returns a ``DetectionData`` whose ``dataset`` yields (unbatched)::
 
@@ -22,6 +24,7 @@ from zoo.data.batching import detection_pipeline, pad_batch
 from zoo.data.detection import DetectionData, element_spec, make_element, split_detection_data
 from zoo.data.errors import DataError, DataReport
 from zoo.data.fashion_mnist import load_fashion_mnist, read_idx
+from zoo.data.fashion_objects import fashion_objects, render_fashion_objects
 from zoo.data.readers import (
     VOC_CLASSES,
     load_detection_data,
@@ -31,6 +34,7 @@ from zoo.data.readers import (
     read_yolo,
 )
 from zoo.data.synthetic import SHAPES, render_shapes, synthetic_shapes
+from zoo.data.writers import write_coco
 
 __all__ = [
     "augment_dataset",
@@ -40,6 +44,7 @@ __all__ = [
     "detection_pipeline",
     "DetectionData",
     "element_spec",
+    "fashion_objects",
     "horizontal_flip",
     "load_detection_data",
     "load_fashion_mnist",
@@ -50,10 +55,12 @@ __all__ = [
     "read_tfds",
     "read_voc",
     "read_yolo",
+    "render_fashion_objects",
     "render_shapes",
     "resize",
     "SHAPES",
     "split_detection_data",
     "synthetic_shapes",
     "VOC_CLASSES",
+    "write_coco",
 ]
