@@ -263,12 +263,17 @@ def ultralytics_run(args, out, data_args, zoo_row, minutes, tag):
         "epochs": result["epochs"],
         **{key: scored[key] for key in SCORE_KEYS},
         "latency_ms_torch_predict": result["latency_ms_torch_predict"],
+        "latency_ms_onnxruntime": result.get("latency_ms_onnxruntime"),
         "torch": result["torch"],
         "threads": result["threads"],
     }
     if zoo_row is not None:
         row["zoo_savedmodel_minus_yolov8n_map"] = zoo_row["savedmodel_map"] - row["map"]
         row["zoo_savedmodel_minus_yolov8n_map50"] = zoo_row["savedmodel_map50"] - row["map50"]
+        if row["latency_ms_onnxruntime"]:  # batch 1, same threads; target <= 1
+            row["zoo_tflite_int8_over_yolov8n_onnx_latency"] = (
+                zoo_row["latency_ms_tflite_int8"] / row["latency_ms_onnxruntime"]
+            )
     return row
 
 
@@ -565,6 +570,12 @@ def main(argv=None):
             f"YOLOv8n: {ultra.get('zoo_savedmodel_minus_yolov8n_map50', float('nan')):+.4f} / "
             f"{ultra.get('zoo_savedmodel_minus_yolov8n_map', float('nan')):+.4f})"
         )
+        if ultra.get("zoo_tflite_int8_over_yolov8n_onnx_latency") is not None:
+            print(
+                f"  batch-1 latency: YOLOv8n ONNX Runtime {ultra['latency_ms_onnxruntime']:.2f} ms "
+                "(raw head, no NMS); zoo TFLite int8 (decoding + NMS inside) / YOLOv8n ONNX = "
+                f"{ultra['zoo_tflite_int8_over_yolov8n_onnx_latency']:.2f} (target <= 1)"
+            )
     for row in rows:
         print(json.dumps(row, indent=1, default=float))
         r = row

@@ -7,7 +7,7 @@ validation split its own COCO-JSON run uses), calls this script, and scores the 
 writes with pycocotools beside the zoo's.
 
     python -m venv /tmp/ulvenv
-    /tmp/ulvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 ultralytics
+    /tmp/ulvenv/bin/pip install torch==2.14.1 torchvision==0.29.1 ultralytics onnx onnxruntime
     /tmp/ulvenv/bin/python benchmarks/ultralytics_yolov8n.py --data DIR/data.yaml \
         --val-list DIR/val.txt --minutes 10 --out DIR/ultralytics --threads 2
 """
@@ -93,17 +93,44 @@ def main(argv=None):
         times.append(time.perf_counter() - t0)
     times.sort()
     epochs = getattr(getattr(model, "trainer", None), "epoch", None)
+    onnx_ms = onnx_latency_ms(model, args.imgsz, args.threads)
     result = {
         "train_s": train_s,
         "epochs": None if epochs is None else int(epochs) + 1,
         "torch": torch.__version__,
         "threads": args.threads,
         "latency_ms_torch_predict": 1000 * times[len(times) // 2],
+        "latency_ms_onnxruntime": onnx_ms,
         "detections": detections,
     }
     (out / "detections.json").write_text(json.dumps(result))
     print(f"YOLOv8n: {len(detections)} images predicted -> {out / 'detections.json'}")
     return 0
+
+
+def onnx_latency_ms(model, imgsz, threads, repeat=200):
+    """Batch-1 latency of the model's ONNX export under ONNX Runtime (median of ``repeat``
+    runs, ``threads`` intra-op threads; the raw head, NMS not included), or None without
+    onnx / onnxruntime in this environment."""
+    try:
+        import numpy as np
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    path = model.export(format="onnx", imgsz=imgsz, batch=1, dynamic=False, simplify=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((1, 3, imgsz, imgsz))}
+    feed = {k: v.astype("float32") for k, v in feed.items()}
+    for _ in range(20):
+        session.run(None, feed)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        session.run(None, feed)
+        times.append(time.perf_counter() - t0)
+    return 1000 * sorted(times)[len(times) // 2]
 
 
 if __name__ == "__main__":
