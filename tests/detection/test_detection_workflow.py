@@ -203,3 +203,27 @@ def test_batch_one_detection_graph_equals_the_batched_one(data, model):
     assert single["detection_boxes"].shape == (1, 100, 4)
     for key in looped:
         np.testing.assert_allclose(single[key].numpy(), looped[key].numpy(), atol=1e-6)
+
+
+def test_export_yolo_calibrates_on_every_calibration_image(data, model, tmp_path, monkeypatch):
+    """calibration_images above the converter's own default of 200 samples are all used."""
+    import zoo.detection.export as export_module
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+    real = export_module.export_tflite
+
+    def record(model_, path, quantization=None, **kwargs):
+        if quantization == "int8":
+            seen.update(kwargs)
+            raise Stop
+        return real(model_, path, quantization, **kwargs) if quantization else real(model_, path)
+
+    monkeypatch.setattr(export_module, "export_tflite", record)
+    many = synthetic_shapes(250, image_size=(64, 64), seed=6, num_classes=3)
+    with pytest.raises(Stop):
+        export_yolo(model, many, tmp_path, "cal", calibration_images=240)
+    assert len(seen["representative_dataset"]) == 240
+    assert seen["num_calibration_samples"] == 240

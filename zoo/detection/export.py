@@ -86,7 +86,7 @@ def export_yolo(
     score_threshold=0.6,
     iou_threshold=0.5,
     max_detections=100,
-    calibration_images=200,
+    calibration_images=1000,
     int8_eval_images=200,
     int8_map50_tolerance=0.05,
     on_int8_drop="raise",
@@ -109,7 +109,9 @@ def export_yolo(
         version: version number (default: the next free one).
         class_names, metrics, config: recorded in the manifest.
         score_threshold, iou_threshold, max_detections: the in-graph NMS settings.
-        calibration_images: int8 calibration sample size.
+        calibration_images: int8 calibration sample size (all are used). 1,000: on the
+            Fashion-objects 10-minute model int8 − fp32 mAP@.5 went from −0.041 (200) to −0.028
+            (3,000: −0.026).
         int8_eval_images: images for the int8 mAP check.
         int8_map50_tolerance: the int8 file's mAP@0.5 may fall at most this far below the fp32
             file's; past it the int8 detector counts as collapsed.
@@ -162,6 +164,7 @@ def export_yolo(
         saved / "model_int8.tflite",
         "int8",
         representative_dataset=calibration,
+        num_calibration_samples=len(calibration),  # all of them (the converter's default: 200)
         float_layers=("detections",),
     )
     report = verify_export(detector, calibration[:8], saved_model_dir=saved, tflite_paths=[fp32])
