@@ -182,6 +182,30 @@ def _decode_file_record(path, boxes, labels):
     return make_element(decode_image_file(path), boxes, labels)
 
 
+def rendered_data(render, num_images, image_size, class_names, source):
+    """``DetectionData`` of images drawn in NumPy on demand: records are the indices
+    ``0 .. num_images - 1`` and ``render(index) -> (uint8 image (H, W, 3), float32 boxes (N, 4)
+    pixel xyxy, int32 labels (N,))`` runs in ``tf.numpy_function`` when an element is decoded,
+    so the set costs no memory and example ``i`` is the same however it is read."""
+    height, width = (int(v) for v in image_size)
+
+    def decode(index):
+        image, boxes, labels = tf.numpy_function(
+            lambda i: render(int(i)), [index], (tf.uint8, tf.float32, tf.int32), stateful=False
+        )
+        image.set_shape((height, width, 3))
+        return make_element(image, boxes, labels)
+
+    return DetectionData(
+        records=tf.data.Dataset.range(num_images),
+        decode_fn=decode,
+        class_names=list(class_names),
+        num_examples=int(num_images),
+        report=DataReport(),
+        source=source,
+    )
+
+
 def from_files(paths, boxes, labels, *, class_names, report, source):
     """Builds a ``DetectionData`` from per-image paths, boxes and labels parsed in Python.
 

@@ -28,10 +28,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import tensorflow as tf
 
-from zoo.data.detection import DetectionData, make_element
-from zoo.data.errors import DataReport
+from zoo.data.detection import rendered_data
 from zoo.data.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist
 from zoo.data.synthetic import _interpolation_matrix
 
@@ -298,21 +296,10 @@ def fashion_objects(
         path=path,
     )
 
-    def draw(index):
-        return render_fashion_objects(int(index), **options)
-
-    def decode(index):
-        image, boxes, labels = tf.numpy_function(
-            draw, [index], (tf.uint8, tf.float32, tf.int32), stateful=False
-        )
-        image.set_shape((height, width, 3))
-        return make_element(image, boxes, labels)
-
-    return DetectionData(
-        records=tf.data.Dataset.range(num_images),
-        decode_fn=decode,
-        class_names=list(FASHION_MNIST_CLASSES),
-        num_examples=int(num_images),
-        report=DataReport(),
-        source=f"fashion_objects(split={split}, seed={seed}, size={height}x{width})",
+    return rendered_data(
+        functools.partial(render_fashion_objects, **options),
+        num_images,
+        (height, width),
+        FASHION_MNIST_CLASSES,
+        f"fashion_objects(split={split}, seed={seed}, size={height}x{width})",
     )

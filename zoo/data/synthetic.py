@@ -12,10 +12,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import tensorflow as tf
 
-from zoo.data.detection import DetectionData, make_element
-from zoo.data.errors import DataReport
+from zoo.data.detection import rendered_data
 
 SHAPES = ("circle", "rectangle", "triangle", "ellipse", "star", "cross")
 DEFAULT_CLASSES = SHAPES[:5]
@@ -290,21 +288,10 @@ def synthetic_shapes(
         max_occlusion=max_occlusion,
     )
 
-    def draw(index):
-        return render_shapes(int(index), **options)
-
-    def decode(index):
-        image, boxes, labels = tf.numpy_function(
-            draw, [index], (tf.uint8, tf.float32, tf.int32), stateful=False
-        )
-        image.set_shape((height, width, 3))
-        return make_element(image, boxes, labels)
-
-    return DetectionData(
-        records=tf.data.Dataset.range(num_images),
-        decode_fn=decode,
-        class_names=list(class_names),
-        num_examples=int(num_images),
-        report=DataReport(),
-        source=f"synthetic:shapes(seed={seed}, size={height}x{width})",
+    return rendered_data(
+        functools.partial(render_shapes, **options),
+        num_images,
+        (height, width),
+        class_names,
+        f"synthetic:shapes(seed={seed}, size={height}x{width})",
     )
