@@ -120,15 +120,15 @@ def onnx_latency_ms(model, imgsz, threads, repeat=200):
     path = model.export(format="onnx", imgsz=imgsz, batch=1, dynamic=False, simplify=False)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: np.random.default_rng(0).random((1, 3, imgsz, imgsz))}
+    runner = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {runner.get_inputs()[0].name: np.random.default_rng(0).random((1, 3, imgsz, imgsz))}
     feed = {k: v.astype("float32") for k, v in feed.items()}
     for _ in range(20):
-        session.run(None, feed)
+        runner.run(None, feed)
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        session.run(None, feed)
+        runner.run(None, feed)
         times.append(time.perf_counter() - t0)
     return 1000 * sorted(times)[len(times) // 2]
 
