@@ -23,7 +23,7 @@ def fashion():
     try:
         return load_fashion_mnist()
     except DataError as error:
-        pytest.skip(f"Fashion-MNIST files not installed: {error}")
+        pytest.skip(reason=f"Fashion-MNIST files not installed: {error}")
 
 
 def _as_numpy(element):
