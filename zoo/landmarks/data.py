@@ -133,6 +133,29 @@ def read_celeb_a(split="train", data_dir=None, *, download=False):
 # === iBUG / 300-W .pts ===
 
 
+def _coordinate(text, name, path, number, shown):
+    """``float(text)`` for the point coordinate ``name`` on line ``number`` of ``path``, or a
+    DataError (showing ``shown``) when it is not a finite number within ``MAX_COORDINATE``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(
+            f"{name} is not a number", file=path, field=f"line {number}", value=shown
+        ) from None
+    if not math.isfinite(value):
+        raise DataError(
+            f"{name} is not a finite number", file=path, field=f"line {number}", value=shown
+        )
+    if abs(value) > MAX_COORDINATE:
+        raise DataError(
+            f"{name} is beyond {MAX_COORDINATE:,.0f} pixels: not an image coordinate",
+            file=path,
+            field=f"line {number}",
+            value=shown,
+        )
+    return value
+
+
 def read_pts(path, num_landmarks=None):
     """Reads one iBUG ``.pts`` file (``version: 1``, ``n_points: N``, ``{``, N ``x y`` lines, ``}``).
 
@@ -212,27 +235,9 @@ def read_pts(path, num_landmarks=None):
                 field=f"line {number}",
                 value=text,
             )
-        row = []
-        for axis, field in zip("xy", fields, strict=True):
-            try:
-                value = float(field)
-            except ValueError:
-                raise DataError(
-                    f"{axis} is not a number", file=path, field=f"line {number}", value=text
-                ) from None
-            if not math.isfinite(value):
-                raise DataError(
-                    f"{axis} is not a finite number", file=path, field=f"line {number}", value=text
-                )
-            if abs(value) > MAX_COORDINATE:
-                raise DataError(
-                    f"{axis} is beyond {MAX_COORDINATE:,.0f} pixels: not an image coordinate",
-                    file=path,
-                    field=f"line {number}",
-                    value=text,
-                )
-            row.append(value)
-        points.append(row)
+        points.append(
+            [_coordinate(f, axis, path, number, text) for axis, f in zip("xy", fields, strict=True)]
+        )
     if end is None:
         raise DataError("no '}' closing the point list", file=path)
     if len(points) != n_points:
@@ -484,29 +489,10 @@ def _parse_landmark_table(path):
                 value=name,
             )
         seen[name] = number
-        row = []
-        for column, field in zip(axis_names, fields[1:], strict=True):
-            try:
-                value = float(field)
-            except ValueError:
-                raise DataError(
-                    f"{column} is not a number", file=path, field=f"line {number}", value=field
-                ) from None
-            if not math.isfinite(value):
-                raise DataError(
-                    f"{column} is not a finite number",
-                    file=path,
-                    field=f"line {number}",
-                    value=field,
-                )
-            if abs(value) > MAX_COORDINATE:
-                raise DataError(
-                    f"{column} is beyond {MAX_COORDINATE:,.0f} pixels: not an image coordinate",
-                    file=path,
-                    field=f"line {number}",
-                    value=field,
-                )
-            row.append(value)
+        row = [
+            _coordinate(field, column, path, number, field)
+            for column, field in zip(axis_names, fields[1:], strict=True)
+        ]
         images.append(name)
         points.append(row)
         numbers.append(number)
