@@ -68,14 +68,55 @@ def test_siamese_smoke_with_hard_mining(tmp_path):
     check_export(tmp_path / "models" / "siamese_embedding" / "1")
 
 
+# Exported tower vs the Keras tower, largest absolute difference of a unit-norm embedding: the
+# SavedModel runs the same TensorFlow ops (bit-exact in practice), the fp32 .tflite reorders
+# float sums (~2e-7 seen); verify_export's float32 default is 1e-4 as well.
+SAVED_MODEL_ATOL = 1e-5
+TFLITE_ATOL = 1e-4
+
+
 @pytest.mark.slow
-def test_two_tower_smoke(tmp_path):
-    proc, run = smoke("train_two_tower.py", tmp_path)
+def test_two_tower_smoke_exports_both_towers(tmp_path):
+    import keras
+
+    from zoo.export import run_saved_model_subprocess, run_tflite
+    from zoo.metric_learning import edge_sketches
+
+    models = tmp_path / "models"
+    proc, run = smoke("train_two_tower.py", tmp_path, "--export-dir", str(models))
     metrics = json.loads((run / "metrics.json").read_text())
     for stage in ("untrained", "trained"):
         assert 0.0 <= metrics[stage]["instance_recall@1"] <= 1.0
         assert metrics[stage]["gallery_size"] == 200
     assert "instance_recall@1" in proc.stdout
+    assert proc.stdout.count("verify_export passed") == 2
+    assert "exports: two_tower_image -> " in proc.stdout
+
+    # The Keras towers as trained: last.keras is the model after the last epoch, i.e. the one
+    # the recipe exported (nothing changes its weights after training).
+    model = keras.saving.load_model(run / "checkpoints" / "last.keras", compile=False)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (6, 28, 28, 1)).astype("float32")  # not the export's sample
+    feeds = {
+        "two_tower_image": ("tower_a", images, "images"),
+        "two_tower_sketch": ("tower_b", edge_sketches(images), "features"),
+    }
+    for name, (tower_name, inputs, input_name) in feeds.items():
+        version = models / name / "1"
+        check_export(version)
+        manifest = json.loads((version / "manifest.json").read_text())
+        assert manifest["model"]["name"] == tower_name
+        assert list(manifest["signatures"]["serving_default"]["inputs"]) == [input_name]
+        assert ("serving_bytes" in manifest["signatures"]) == (name == "two_tower_image")
+        assert manifest["metrics"] == metrics["trained"]
+
+        want = np.asarray(model.get_layer(tower_name)(inputs))
+        np.testing.assert_allclose(np.linalg.norm(want, axis=1), 1.0, atol=1e-5)
+        outputs, meta = run_saved_model_subprocess(version, {input_name: inputs})
+        assert meta["zoo_in_sys_modules"] is False and meta["inputs"] == [input_name]
+        np.testing.assert_allclose(outputs["outputs"], want, rtol=0, atol=SAVED_MODEL_ATOL)
+        (lite,) = run_tflite(version / "model_fp32.tflite", inputs).values()
+        np.testing.assert_allclose(lite, want, rtol=0, atol=TFLITE_ATOL)
 
 
 def test_triplet_flags_parse(load_script):
