@@ -49,14 +49,32 @@ from zoo.data.classification import (  # noqa: E402
     split_classes,
     subsample,
 )
-from zoo.metric_learning.loss import ContrastiveLoss, TripletLoss, triplet_loss  # noqa: E402
-from zoo.metric_learning.model import build_embedding_model, build_siamese  # noqa: E402
-from zoo.metric_learning.sampling import HardMiningCallback, PairGenerator, pk_batches  # noqa: E402
+from zoo.metric_learning.collapse import CollapseMonitor  # noqa: E402
+from zoo.metric_learning.loss import (  # noqa: E402
+    BatchContrastiveLoss,
+    ContrastiveLoss,
+    TripletLoss,
+    TripletMarginLoss,
+    triplet_loss,
+)
+from zoo.metric_learning.model import (  # noqa: E402
+    build_embedding_model,
+    build_siamese,
+    build_triplet,
+)
+from zoo.metric_learning.sampling import (  # noqa: E402
+    HardMiningCallback,
+    PairGenerator,
+    TripletGenerator,
+    pk_batches,
+)
 from zoo.metric_learning.workflow import (  # noqa: E402
     METRIC_KEYS,
     SIAMESE_DEFAULTS,
     TRIPLET_DEFAULTS,
+    probe_images,
     raw_pixels,
+    triplet_distance,
 )
 from zoo.metrics.retrieval import (  # noqa: E402
     compute_embeddings,
@@ -65,7 +83,12 @@ from zoo.metrics.retrieval import (  # noqa: E402
 )
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 from zoo.training.cli import run_cli
-from zoo.training.flags import int_at_least, non_negative_float, positive_float  # noqa: E402
+from zoo.training.flags import (  # noqa: E402
+    comma_list,
+    int_at_least,
+    non_negative_float,
+    positive_float,
+)
 from zoo.training.run_dir import write_json  # noqa: E402
 
 # The recipe defaults (zoo.metric_learning.TRIPLET_DEFAULTS / SIAMESE_DEFAULTS, read by
@@ -79,14 +102,26 @@ TRIPLET = {
     "lr": TRIPLET_DEFAULTS["lr"],
 }
 SIAMESE = {
-    "margin": SIAMESE_DEFAULTS["margin"],
-    "distance": SIAMESE_DEFAULTS["distance"],
-    "variant": SIAMESE_DEFAULTS["variant"],
-    "batch": SIAMESE_DEFAULTS["batch_size"],
-    "hard_fraction": SIAMESE_DEFAULTS["hard_fraction"],
-    "pool_size": SIAMESE_DEFAULTS["mining_pool"],
-    "lr": SIAMESE_DEFAULTS["lr"],
+    key: SIAMESE_DEFAULTS[key]
+    for key in (
+        "pairs",
+        "margin",
+        "distance",
+        "variant",
+        "average",
+        "batch_size",
+        "k",
+        "hard_fraction",
+        "mining_pool",
+        "offline_mining",
+        "lr",
+    )
 }
+TRIPLET_NETWORK = {
+    key: TRIPLET_DEFAULTS[key]
+    for key in ("batch_size", "hard_fraction", "mining_pool", "offline_mining", "triplet_average")
+}
+TRIPLET_NETWORK["average"] = TRIPLET_NETWORK.pop("triplet_average")
 
 # === tensorflow-addons' semi-hard algorithm, re-derived (for the speed comparison) ===
 
@@ -242,9 +277,15 @@ def triplet_encoder(
     triplet = {**TRIPLET, **(triplet or {})}
     keras.utils.set_random_seed(seed)
     encoder = build_embedding_model(train.image_shape, **tower)
+    warmup = TRIPLET_DEFAULTS["hard_warmup_steps"] if mining == "hard" else 0
     encoder.compile(
         keras.optimizers.Adam(triplet["lr"]),
-        TripletLoss(triplet["margin"], mining, triplet["distance"]),
+        TripletLoss(
+            triplet["margin"],
+            mining,
+            triplet_distance(mining, triplet["distance"]),
+            warmup_steps=warmup,
+        ),
     )
     p = min(triplet["p"], len(np.unique(train.labels)))
     ds = pk_batches(
@@ -255,8 +296,9 @@ def triplet_encoder(
         seed=seed,
         augment=make_augmentation(max_shift=max_shift, seed=seed) if augment else None,
     )
-    info = fit_for(encoder, ds, minutes, triplet["lr"], [*callbacks])
-    return encoder, info
+    callbacks = [*callbacks, _collapse_monitor(train, encoder, triplet["margin"])]
+    info = fit_for(encoder, ds, minutes, triplet["lr"], callbacks)
+    return encoder, _with_collapse(info, callbacks)
 
 
 # Zero-shot study: which defaults keep unseen-class recall from dropping (train on 0-4).
@@ -306,24 +348,109 @@ def _recall_logger(data, prefix, every):
     return OfTheTrainedModel(None, data.images, data.labels, prefix=prefix, every=every)
 
 
-def siamese_encoder(train, minutes, seed):
+def siamese_encoder(train, minutes, seed, variant=None, pairs=None, callbacks=()):
+    """The Siamese recipe's defaults: the contrastive formula on every pair of a P x K batch
+    (``pairs="in-batch"``) or ``build_siamese`` on ``PairGenerator`` pairs (``"explicit"``)."""
+    config = {**SIAMESE, **({"variant": variant} if variant else {})}
+    config["pairs"] = pairs or config["pairs"]
     keras.utils.set_random_seed(seed)
     encoder = build_embedding_model(train.image_shape, **TOWER)
-    siamese = build_siamese(encoder, distance=SIAMESE["distance"])
-    loss = ContrastiveLoss(SIAMESE["margin"], variant=SIAMESE["variant"])
-    siamese.compile(keras.optimizers.Adam(SIAMESE["lr"]), loss={"distance": loss})
-    pairs = PairGenerator(
+    augment = make_augmentation(max_shift=SIAMESE_DEFAULTS["shift"], seed=seed)
+    callbacks = [*callbacks, _collapse_monitor(train, encoder)]
+    if config["pairs"] == "in-batch":
+        encoder.compile(
+            keras.optimizers.Adam(config["lr"]),
+            BatchContrastiveLoss(
+                config["margin"], config["variant"], config["distance"], config["average"]
+            ),
+        )
+        p = min(config["batch_size"] // config["k"], len(np.unique(train.labels)))
+        ds = pk_batches(train.images, train.labels, p, config["k"], seed=seed, augment=augment)
+        model = encoder
+    else:
+        model = build_siamese(encoder, distance=config["distance"])
+        loss = ContrastiveLoss(
+            config["margin"], variant=config["variant"], average=config["average"]
+        )
+        model.compile(keras.optimizers.Adam(config["lr"]), loss={"distance": loss})
+        generator = PairGenerator(
+            train.images,
+            train.labels,
+            config["batch_size"],
+            hard_fraction=config["hard_fraction"],
+            pool_size=config["mining_pool"],
+            seed=seed,
+            mining=config["offline_mining"],
+        )
+        ds = generator.dataset(augment=augment, target_key="distance")
+        callbacks.append(HardMiningCallback(generator, encoder))
+    info = fit_for(model, ds, minutes, config["lr"], callbacks)
+    return encoder, _with_collapse(info, callbacks)
+
+
+def triplet_network_encoder(train, minutes, seed, callbacks=()):
+    """``build_triplet`` on explicit triplets with offline mining each epoch (the triplet
+    recipe's ``--model triplet-inputs``)."""
+    keras.utils.set_random_seed(seed)
+    encoder = build_embedding_model(train.image_shape, **TOWER)
+    distance = triplet_distance("offline", TRIPLET["distance"])
+    model = build_triplet(encoder, distance=distance)
+    model.compile(
+        keras.optimizers.Adam(TRIPLET["lr"]),
+        loss={
+            "embeddings": TripletMarginLoss(
+                TRIPLET["margin"], distance, average=TRIPLET_NETWORK["average"]
+            )
+        },
+    )
+    generator = TripletGenerator(
         train.images,
         train.labels,
-        SIAMESE["batch"],
-        hard_fraction=SIAMESE["hard_fraction"],
-        pool_size=SIAMESE["pool_size"],
+        TRIPLET_NETWORK["batch_size"],
+        hard_fraction=TRIPLET_NETWORK["hard_fraction"],
+        pool_size=TRIPLET_NETWORK["mining_pool"],
         seed=seed,
+        mining=TRIPLET_NETWORK["offline_mining"],
     )
-    augment = make_augmentation(max_shift=SIAMESE_DEFAULTS["shift"], seed=seed)
-    ds = pairs.dataset(augment=augment, target_key="distance")
-    info = fit_for(siamese, ds, minutes, SIAMESE["lr"], [HardMiningCallback(pairs, encoder)])
-    return encoder, info
+    augment = make_augmentation(max_shift=TRIPLET_DEFAULTS["shift"], seed=seed)
+    ds = generator.dataset(augment=augment, target_key="embeddings")
+    callbacks = [
+        *callbacks,
+        HardMiningCallback(generator, encoder),
+        _collapse_monitor(train, encoder, 0.5 * TRIPLET["margin"]),
+    ]
+    info = fit_for(model, ds, minutes, TRIPLET["lr"], callbacks)
+    return encoder, _with_collapse(info, callbacks)
+
+
+def _collapse_monitor(train, encoder, margin=None):
+    return CollapseMonitor(probe_images(train), margin=margin, on_collapse="warn", encoder=encoder)
+
+
+def _with_collapse(info, callbacks):
+    monitor = next(c for c in callbacks if isinstance(c, CollapseMonitor))
+    return {**info, "collapse": monitor.collapsed, "embedding_spread": monitor.spreads[-1:]}
+
+
+# The models of section 2 (and of the zero-shot rows): name -> fn(train, minutes, seed).
+MODELS = {
+    "triplet-all": lambda tr, m, s: triplet_encoder(tr, "all", m, s),
+    "triplet-hard": lambda tr, m, s: triplet_encoder(tr, "hard", m, s),
+    "triplet-semi-hard": lambda tr, m, s: triplet_encoder(tr, "semi-hard", m, s),
+    "siamese": lambda tr, m, s: siamese_encoder(tr, m, s),
+    "siamese-hadsell": lambda tr, m, s: siamese_encoder(tr, m, s, variant="hadsell"),
+    "siamese-explicit": lambda tr, m, s: siamese_encoder(tr, m, s, pairs="explicit"),
+    "triplet-network": triplet_network_encoder,
+}
+
+
+def _model_name(text):
+    if text not in MODELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(MODELS)} (got {text!r})")
+    return text
+
+
+DEFAULT_MODELS = "triplet-all,triplet-hard,triplet-semi-hard,siamese,triplet-network"
 
 
 # === Report ===
@@ -357,9 +484,14 @@ def build_arg_parser():
         action="store_true",
         help="tiny run: data subsets, 0.2 min per model, fewer repetitions",
     )
-    parser.add_argument("--modes", default="all,hard,semi-hard", help="triplet mining modes")
+    parser.add_argument(
+        "--models",
+        type=comma_list(_model_name),
+        default=DEFAULT_MODELS,
+        help=f"models of section 2, comma-separated, from {', '.join(MODELS)}. "
+        "Default: %(default)s",
+    )
     parser.add_argument("--skip-speed", action="store_true")
-    parser.add_argument("--skip-siamese", action="store_true")
     parser.add_argument("--skip-zero-shot", action="store_true")
     parser.add_argument(
         "--study-minutes",
@@ -429,18 +561,13 @@ def main(argv=None):
         )
     }
     runs = {}
-    for mode in [m for m in args.modes.split(",") if m]:
-        encoder, info = triplet_encoder(train, mode, minutes, args.seed)
-        quality[f"triplet {mode}"] = evaluate_encoder(
+    models = args.models if isinstance(args.models, list) else args.models.split(",")
+    for name in models:
+        encoder, info = MODELS[name](train, minutes, args.seed)
+        quality[name] = evaluate_encoder(
             encoder, test.images, test.labels, train.images, train.labels, **options
         )
-        runs[f"triplet {mode}"] = info
-    if not args.skip_siamese:
-        encoder, info = siamese_encoder(train, minutes, args.seed)
-        quality["siamese contrastive"] = evaluate_encoder(
-            encoder, test.images, test.labels, train.images, train.labels, **options
-        )
-        runs["siamese contrastive"] = info
+        runs[name] = info
     results["all_classes"] = quality
     results["training"] = runs
     table(
@@ -450,7 +577,8 @@ def main(argv=None):
     for name, info in runs.items():
         print(
             f"  {name}: {info['steps']} steps in {info['train_seconds']:.0f} s, "
-            f"final loss {info['final_loss']:.4f}"
+            f"final loss {info['final_loss']:.4f}, embedding spread "
+            f"{info['embedding_spread'][-1]:.3f}; collapse: {info['collapse'] or 'none'}"
         )
 
     # 3. zero-shot

@@ -1,23 +1,27 @@
 """Siamese network: one shared tower trained on image pairs with the contrastive loss.
 
-Description: two images go through ONE embedding tower (``zoo.build_siamese``: shared
-    weights); ``zoo.metric_learning.ContrastiveLoss`` (the squared-margin formula by default,
-    LABEL 0 = SIMILAR pair) pulls similar pairs together and pushes dissimilar ones beyond the
-    margin. Pairs come from ``zoo.metric_learning.PairGenerator``: half similar, half
-    dissimilar, and with ``--hard-fraction`` a share of hard pairs (farthest positive / closest
-    negative under the current model) mined again at the start of every epoch by
-    ``HardMiningCallback``. Evaluation, plot and export are the triplet recipe's
-    (``zoo.metric_learning.workflow``): retrieval and verification next to raw pixels, a t-SNE
-    PNG, the tower exported as a SavedModel (image -> embedding) and a `.tflite`, checked with
-    `verify_export`.
+Description: two images go through ONE embedding tower (shared weights) and
+    ``zoo.metric_learning.ContrastiveLoss``'s squared-margin formula (LABEL 0 = SIMILAR pair)
+    pulls similar pairs together and pushes dissimilar ones beyond the margin. By default
+    (`--pairs in-batch`) the pairs are every pair of a P x K batch (P classes x K images):
+    ``BatchContrastiveLoss`` on the tower, B(B-1) pairs for B forward passes, averaged as the
+    mean over similar pairs plus the mean over dissimilar pairs still inside the margin
+    (`--average active`). `--pairs explicit` trains ``zoo.build_siamese`` on pairs from
+    ``zoo.metric_learning.PairGenerator`` (half similar, half dissimilar; `--hard-fraction` of
+    them mined again every epoch by ``HardMiningCallback``: farthest positive, closest
+    negative). A collapse of the embeddings stops the run with one line. Evaluation, plot and
+    export are the triplet recipe's (``zoo.metric_learning.workflow``): retrieval and
+    verification next to raw pixels, a t-SNE PNG, the tower exported as a SavedModel
+    (image -> embedding) and a `.tflite`, checked with `verify_export`.
 Data: as recipes/train_triplet.py (Fashion-MNIST, digits when it is absent, `--data FOLDER`;
     `--holdout-classes` for zero-shot).
-Expected result: Fashion-MNIST, default flags trained for 10 minutes: test recall@1 about 0.75,
-    below raw pixels' 0.85 (benchmarks/RESULTS.md; docs/metric_learning.md, "Known limits").
-Runtime: about 5 minutes on a 2-core CPU with the defaults; `--smoke` well under a minute.
+Expected result: Fashion-MNIST, default flags: test recall@1 about 0.90 against raw pixels' 0.85
+    (benchmarks/RESULTS.md, 10 training minutes; docs/metric_learning.md).
+Runtime: about 4 minutes on a 2-core CPU with the defaults; `--smoke` well under a minute.
 
     python recipes/train_siamese.py
-    python recipes/train_siamese.py --variant hadsell --margin 1.0 --hard-fraction 0
+    python recipes/train_siamese.py --variant hadsell --margin 1.0
+    python recipes/train_siamese.py --pairs explicit --hard-fraction 0
     python recipes/train_siamese.py --smoke
 """
 
@@ -31,14 +35,26 @@ import zoo  # noqa: E402,F401 - first: keeps TensorFlow's start-up lines off the
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 from zoo.data.classification import make_augmentation  # noqa: E402
-from zoo.metric_learning.loss import CONTRASTIVE_VARIANTS, ContrastiveLoss  # noqa: E402
+from zoo.metric_learning.collapse import CollapseMonitor  # noqa: E402
+from zoo.metric_learning.loss import (  # noqa: E402
+    CONTRASTIVE_AVERAGES,
+    CONTRASTIVE_VARIANTS,
+    BatchContrastiveLoss,
+    ContrastiveLoss,
+)
 from zoo.metric_learning.model import build_embedding_model, build_siamese  # noqa: E402
-from zoo.metric_learning.sampling import HardMiningCallback, PairGenerator  # noqa: E402
+from zoo.metric_learning.sampling import (  # noqa: E402
+    HardMiningCallback,
+    PairGenerator,
+    pk_batches,
+)
 from zoo.metric_learning.workflow import (  # noqa: E402
     SIAMESE_DEFAULTS,
     SMOKE_SUBSETS,
+    add_offline_mining_flags,
     evaluate_against_pixels,
     export_tower,
     holdout_splits,
@@ -46,10 +62,11 @@ from zoo.metric_learning.workflow import (  # noqa: E402
     metric_learning_parser,
     metrics_table,
     plot_test_embeddings,
+    probe_images,
 )
 from zoo.training import compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
-from zoo.training.flags import float_in, int_at_least  # noqa: E402
+from zoo.training.flags import int_at_least  # noqa: E402
 from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
@@ -60,21 +77,33 @@ DEFAULTS = SIAMESE_DEFAULTS
 SMOKE = {"epochs": 2, "batch_size": 16, "image_size": None, "steps_per_epoch": 2, **SMOKE_SUBSETS}
 
 
+PAIRS = ("in-batch", "explicit")
+
+
 def build_arg_parser():
     parser = metric_learning_parser(__doc__.splitlines()[0], DEFAULTS, SMOKE)
+    parser.add_argument(
+        "--pairs",
+        choices=PAIRS,
+        default=DEFAULTS["pairs"],
+        help="in-batch: every pair of a P x K batch (--k); explicit: build_siamese on "
+        "PairGenerator pairs (--batch-size pairs per step). Default: %(default)s",
+    )
     parser.add_argument("--variant", choices=CONTRASTIVE_VARIANTS, default=DEFAULTS["variant"])
     parser.add_argument(
-        "--hard-fraction",
-        type=float_in(0, 1),
-        default=DEFAULTS["hard_fraction"],
-        help="share of each batch taken from mined hard pairs (0 = random pairs only)",
+        "--average",
+        choices=CONTRASTIVE_AVERAGES,
+        default=DEFAULTS["average"],
+        help="active: mean over similar pairs + mean over dissimilar pairs inside the margin; "
+        "pairs: mean over every pair. Default: %(default)s",
     )
     parser.add_argument(
-        "--mining-pool",
-        type=int_at_least(1),
-        default=DEFAULTS["mining_pool"],
-        help="examples mined per epoch",
+        "--k",
+        type=int_at_least(2),
+        default=DEFAULTS["k"],
+        help="in-batch pairs: examples per class in a batch (K). Default: %(default)s",
     )
+    add_offline_mining_flags(parser, DEFAULTS)
     return parser
 
 
@@ -96,16 +125,25 @@ def main(argv=None):
     )
     parts = holdout_splits(train_data, test_data, args.holdout_classes)
     fit_part = parts["all" if "all" in parts else "seen"][0]
-    pairs = PairGenerator(
-        fit_part.images,
-        fit_part.labels,
-        batch_size=args.batch_size,
-        hard_fraction=args.hard_fraction,
-        pool_size=args.mining_pool,
-        seed=args.seed,
-    )
     augment = make_augmentation(max_shift=args.shift, seed=args.seed) if args.augment else None
-    dataset = pairs.dataset(augment=augment, target_key="distance")
+    explicit = args.pairs == "explicit"
+    if explicit:
+        pairs = PairGenerator(
+            fit_part.images,
+            fit_part.labels,
+            batch_size=args.batch_size,
+            hard_fraction=args.hard_fraction,
+            pool_size=args.mining_pool,
+            seed=args.seed,
+            mining=args.offline_mining,
+        )
+        dataset = pairs.dataset(augment=augment, target_key="distance")
+    else:
+        k = args.k
+        p = max(2, min(args.batch_size // k, len(np.unique(fit_part.labels))))
+        dataset = pk_batches(
+            fit_part.images, fit_part.labels, p=p, k=k, seed=args.seed, augment=augment
+        )
 
     # === Model ===
     with strategy.scope():
@@ -116,25 +154,40 @@ def main(argv=None):
             dropout=args.dropout,
             name="siamese_embedding",
         )
-        siamese = build_siamese(encoder, distance=args.distance)
-        loss = ContrastiveLoss(margin=args.margin, variant=args.variant)  # y = 0: similar
-        siamese.compile(
-            keras.optimizers.Adam(args.lr), loss={"distance": loss}, **compile_options(args)
-        )
+        if explicit:  # two inputs through the one tower; y = 0: similar
+            model = build_siamese(encoder, distance=args.distance)
+            loss = {
+                "distance": ContrastiveLoss(
+                    margin=args.margin, variant=args.variant, average=args.average
+                )
+            }
+        else:  # the same tower and formula on every pair of the batch
+            model = encoder
+            loss = BatchContrastiveLoss(
+                margin=args.margin,
+                variant=args.variant,
+                distance=args.distance,
+                average=args.average,
+            )
+        model.compile(keras.optimizers.Adam(args.lr), loss=loss, **compile_options(args))
+    callbacks = [CollapseMonitor(probe_images(fit_part), encoder=encoder)]
+    if explicit and args.hard_fraction > 0:
+        callbacks.append(HardMiningCallback(pairs, encoder))
 
     # === Training ===
-    callbacks = [HardMiningCallback(pairs, encoder)] if args.hard_fraction > 0 else []
     result = train(
-        siamese,
+        model,
         dataset,
         args,
         recipe="siamese",
         base_lr=args.lr,
         callbacks=callbacks,
         config={
+            "pairs": args.pairs,
             "variant": args.variant,
             "margin": args.margin,
-            "hard_fraction": args.hard_fraction,
+            "average": args.average,
+            "hard_fraction": args.hard_fraction if explicit else None,
             "holdout_classes": args.holdout_classes,
             "data": train_data.source,
         },

@@ -38,12 +38,18 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from zoo.data.classification import make_augmentation  # noqa: E402
-from zoo.metric_learning.loss import MINING_MODES, TripletLoss  # noqa: E402
-from zoo.metric_learning.model import build_embedding_model  # noqa: E402
-from zoo.metric_learning.sampling import pk_batches  # noqa: E402
+from zoo.metric_learning.collapse import CollapseMonitor  # noqa: E402
+from zoo.metric_learning.loss import MINING_MODES, TripletLoss, TripletMarginLoss  # noqa: E402
+from zoo.metric_learning.model import build_embedding_model, build_triplet  # noqa: E402
+from zoo.metric_learning.sampling import (  # noqa: E402
+    HardMiningCallback,
+    TripletGenerator,
+    pk_batches,
+)
 from zoo.metric_learning.workflow import (  # noqa: E402
     SMOKE_SUBSETS,
     TRIPLET_DEFAULTS,
+    add_offline_mining_flags,
     evaluate_against_pixels,
     export_tower,
     holdout_splits,
@@ -51,6 +57,8 @@ from zoo.metric_learning.workflow import (  # noqa: E402
     metric_learning_parser,
     metrics_table,
     plot_test_embeddings,
+    probe_images,
+    triplet_distance,
 )
 from zoo.training import compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
@@ -64,12 +72,31 @@ DEFAULTS = TRIPLET_DEFAULTS
 SMOKE = {"epochs": 1, "batch_size": 16, "image_size": None, "steps_per_epoch": 2, **SMOKE_SUBSETS}
 
 
+MODELS = ("online", "triplet-inputs")
+
+
 def build_arg_parser():
     parser = metric_learning_parser(__doc__.splitlines()[0], DEFAULTS, SMOKE)
+    parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default=DEFAULTS["model"],
+        help="online: the tower on P x K batches, triplets mined in the batch (--mining); "
+        "triplet-inputs: build_triplet on explicit (anchor, positive, negative) triplets mined "
+        "offline each epoch (--hard-fraction, --mining-pool; --batch-size triplets per step). "
+        "Default: %(default)s",
+    )
     parser.add_argument("--mining", choices=MINING_MODES, default=DEFAULTS["mining"])
     parser.add_argument(
         "--k", type=int_at_least(2), default=DEFAULTS["k"], help="examples per class in a batch (K)"
     )
+    parser.add_argument(
+        "--hard-warmup-steps",
+        type=int_at_least(0),
+        default=DEFAULTS["hard_warmup_steps"],
+        help="--mining hard: semi-hard mining for the first N steps. Default: %(default)s",
+    )
+    add_offline_mining_flags(parser, DEFAULTS)
     return parser
 
 
@@ -79,6 +106,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    args.distance = triplet_distance(args.mining, args.distance)
     strategy = configure(args)
 
     # === Data ===
@@ -91,12 +119,26 @@ def main(argv=None):
     )
     parts = holdout_splits(train_data, test_data, args.holdout_classes)
     fit_part = parts["all" if "all" in parts else "seen"][0]
-    k = args.k
-    p = max(2, min(args.batch_size // k, len(np.unique(fit_part.labels))))
     augment = make_augmentation(max_shift=args.shift, seed=args.seed) if args.augment else None
-    dataset = pk_batches(
-        fit_part.images, fit_part.labels, p=p, k=k, seed=args.seed, augment=augment
-    )
+    triplet_inputs = args.model == "triplet-inputs"
+    if triplet_inputs:
+        generator = TripletGenerator(
+            fit_part.images,
+            fit_part.labels,
+            batch_size=args.batch_size,
+            hard_fraction=args.hard_fraction,
+            pool_size=args.mining_pool,
+            seed=args.seed,
+            mining=args.offline_mining,
+        )
+        dataset = generator.dataset(augment=augment, target_key="embeddings")
+        p = k = None
+    else:
+        k = args.k
+        p = max(2, min(args.batch_size // k, len(np.unique(fit_part.labels))))
+        dataset = pk_batches(
+            fit_part.images, fit_part.labels, p=p, k=k, seed=args.seed, augment=augment
+        )
 
     # === Model ===
     with strategy.scope():
@@ -107,18 +149,44 @@ def main(argv=None):
             dropout=args.dropout,
             name="triplet_embedding",
         )
-        loss = TripletLoss(margin=args.margin, mining=args.mining, distance=args.distance)
-        encoder.compile(keras.optimizers.Adam(args.lr), loss=loss, **compile_options(args))
+        if triplet_inputs:  # anchor, positive, negative through the one tower
+            model = build_triplet(encoder, distance=args.distance)
+            loss = {
+                "embeddings": TripletMarginLoss(
+                    margin=args.margin, distance=args.distance, average=DEFAULTS["triplet_average"]
+                )
+            }
+        else:
+            model = encoder
+            loss = TripletLoss(
+                margin=args.margin,
+                mining=args.mining,
+                distance=args.distance,
+                warmup_steps=args.hard_warmup_steps if args.mining == "hard" else 0,
+            )
+        model.compile(keras.optimizers.Adam(args.lr), loss=loss, **compile_options(args))
+    callbacks = [
+        CollapseMonitor(
+            probe_images(fit_part),
+            margin=0.5 * args.margin if triplet_inputs else args.margin,
+            encoder=encoder,
+        )
+    ]
+    if triplet_inputs and args.hard_fraction > 0:
+        callbacks.append(HardMiningCallback(generator, encoder))
 
     # === Training ===
     result = train(
-        encoder,
+        model,
         dataset,
         args,
         recipe="triplet",
         base_lr=args.lr,
+        callbacks=callbacks,
         config={
-            "mining": args.mining,
+            "model": args.model,
+            "mining": "offline" if triplet_inputs else args.mining,
+            "hard_fraction": args.hard_fraction if triplet_inputs else None,
             "margin": args.margin,
             "p": p,
             "k": k,
@@ -139,7 +207,7 @@ def main(argv=None):
         class_names=train_data.class_names,
         max_points=args.plot_points,
         seed=args.seed,
-        title=f"triplet ({args.mining}) test embeddings",
+        title=f"triplet ({'offline mining' if triplet_inputs else args.mining}) test embeddings",
     )
     print(f"metrics: {metrics_path}; plot: {plot}")
 

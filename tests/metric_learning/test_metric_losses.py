@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zoo.metric_learning.loss import (
+    BatchContrastiveLoss,
     ContrastiveLoss,
     TripletLoss,
     TripletMarginLoss,
+    batch_contrastive_loss,
     batch_semi_hard_triplet_loss,
     contrastive_loss,
     triplet_loss,
@@ -302,6 +304,65 @@ def test_triplet_margin_formula_by_hand():
         loss(np.zeros(2), np.stack([a, p], 1))
 
 
+# === Contrastive loss over every pair of a batch ===
+
+
+def np_batch_contrastive(labels, e, margin, variant, distance, average):
+    """Every ordered pair (i, j), i != j, through the per-pair formula, written plainly."""
+    d = np_distances(e, distance if distance != "squared_l2" else "l2")
+    if distance == "squared_l2":
+        d = d**2
+    similar, dissimilar = [], []
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if i == j:
+                continue
+            if labels[i] == labels[j]:
+                similar.append(0.5 * d[i, j] ** 2)
+            elif variant == "squared":
+                dissimilar.append(0.5 * max(0.0, margin - d[i, j] ** 2))
+            else:
+                dissimilar.append(0.5 * max(0.0, margin - d[i, j]) ** 2)
+    if average == "pairs":
+        return float(np.mean(similar + dissimilar))
+    active = [t for t in dissimilar if t > 0]
+    return float(np.mean(similar) if similar else 0.0) + float(np.mean(active) if active else 0.0)
+
+
+@pytest.mark.parametrize("variant", ["squared", "hadsell"])
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize("average", ["active", "pairs"])
+def test_batch_contrastive_golden_against_brute_force(variant, distance, average):
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 12)
+    e = rng.normal(size=(12, 5)).astype("float32")
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    margin = 1.2
+    got = float(batch_contrastive_loss(labels, e, margin, variant, distance, average))
+    want = np_batch_contrastive(labels, e, margin, variant, distance, average)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    loss = BatchContrastiveLoss(margin, variant, distance, average)
+    np.testing.assert_allclose(float(loss(labels, e)), want, rtol=1e-5, atol=1e-6)
+
+
+def test_contrastive_active_average_by_hand():
+    # similar D = 0.5: ½·0.25; dissimilar D = 0.5: ½(1 − 0.25); dissimilar D = 1.2: outside
+    got = float(contrastive_loss([0, 1, 1], [0.5, 0.5, 1.2], margin=1.0, average="active"))
+    np.testing.assert_allclose(got, 0.125 + 0.375)
+    loss = ContrastiveLoss(margin=1.0, average="active")
+    np.testing.assert_allclose(float(loss([0.0, 1.0, 1.0], [0.5, 0.5, 1.2])), 0.5)
+    with pytest.raises(ValueError, match="average"):
+        ContrastiveLoss(average="mean")
+
+
+def test_batch_contrastive_identical_embeddings_finite_gradient():
+    e = tf.Variable(np.ones((6, 4), "float32") / 2.0)
+    with tf.GradientTape() as tape:
+        value = batch_contrastive_loss([0, 0, 1, 1, 2, 2], e, variant="hadsell")
+    grad = tape.gradient(value, e)
+    assert np.isfinite(float(value)) and np.all(np.isfinite(grad.numpy()))
+
+
 # === Classes: config round trip and errors ===
 
 
@@ -311,6 +372,8 @@ def test_triplet_margin_formula_by_hand():
         TripletLoss(margin=0.3, mining="hard", distance="cosine", semi_hard_fallback="easiest"),
         ContrastiveLoss(margin=2.0, variant="hadsell", similar_label=1, distance="cosine"),
         TripletMarginLoss(margin=0.7, distance="l2"),
+        ContrastiveLoss(margin=1.5, average="active"),
+        BatchContrastiveLoss(margin=0.8, variant="hadsell", distance="cosine", average="pairs"),
     ],
 )
 def test_serialization_round_trip(loss):

@@ -98,6 +98,30 @@ def test_hard_mining_picks_farthest_positive_and_closest_negative():
     )
 
 
+def test_semi_hard_mining_picks_closest_negative_farther_than_the_positive():
+    data = toy(n_per_class=5, classes=3)
+    gen = TripletGenerator(
+        data.images, data.labels, batch_size=10, hard_fraction=1.0, seed=0, mining="semi-hard"
+    )
+    gen.refresh(PixelEncoder())
+    emb = PixelEncoder().predict(data.images.astype("float32"))
+    d = ((emb[:, None] - emb[None]) ** 2).sum(-1)
+    positives_seen = set()
+    for a, p, n in zip(*gen.hard, strict=True):
+        assert data.labels[p] == data.labels[a] and p != a
+        assert data.labels[n] != data.labels[a]
+        others = np.flatnonzero(data.labels != data.labels[a])
+        farther = others[d[a, others] > d[a, p]]
+        expected = (
+            farther[np.argmin(d[a, farther])] if len(farther) else others[np.argmin(d[a, others])]
+        )
+        assert d[a, n] == d[a, expected]
+        positives_seen.add((int(a), int(p)))
+    assert len(positives_seen) == len(data)
+    with pytest.raises(ValueError, match="mining"):
+        TripletGenerator(data.images, data.labels, mining="hardest")
+
+
 def test_hard_mining_callback_refreshes_each_epoch():
     data = toy()
     gen = PairGenerator(data.images, data.labels, batch_size=8, hard_fraction=0.5)

@@ -53,7 +53,25 @@ def test_triplet_smoke_with_holdout_classes(tmp_path):
 
 
 @pytest.mark.slow
-def test_siamese_smoke_with_hard_mining(tmp_path):
+@pytest.mark.parametrize(
+    "recipe, extra, mode",
+    [
+        ("train_triplet.py", ["--model", "triplet-inputs"], {"model": "triplet-inputs"}),
+        ("train_siamese.py", ["--pairs", "explicit"], {"pairs": "explicit"}),
+    ],
+)
+def test_explicit_pairs_and_triplets_smoke(tmp_path, recipe, extra, mode):
+    """build_siamese / build_triplet on mined pairs / triplets: trains and evaluates."""
+    proc, run = smoke(recipe, tmp_path, "--no-export", "--epochs", "2", *extra)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert all(np.isfinite(v) for v in metrics["all"]["model"].values())
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert mode.items() <= config.items()
+    assert config["hard_fraction"] == 0.5
+
+
+@pytest.mark.slow
+def test_siamese_smoke_in_batch_pairs(tmp_path):
     proc, run = smoke(
         "train_siamese.py",
         tmp_path,
@@ -130,12 +148,18 @@ def test_triplet_flags_parse(load_script):
     assert (args.batch_size, args.k, args.margin, args.distance) == (80, 8, 0.2, "squared_l2")
     assert args.mining == "semi-hard" and args.embedding_dim == 64 and args.epochs == 12
     assert args.holdout_classes == [] and args.eval_pairs == 20000
+    assert args.model == "online"
+    args = train_triplet.parse_args(["--model", "triplet-inputs", "--hard-fraction", "0.25"])
+    assert args.model == "triplet-inputs" and args.hard_fraction == 0.25
 
 
 def test_siamese_flags_parse(load_script):
     train_siamese = load_script("recipes/train_siamese.py")
     args = train_siamese.parse_args([])
-    assert (args.batch_size, args.margin, args.distance, args.variant) == (64, 1.0, "l2", "squared")
+    assert (args.batch_size, args.margin, args.distance, args.variant) == (80, 1.0, "l2", "squared")
+    assert (args.pairs, args.k, args.average) == ("in-batch", 8, "active")
     assert (args.hard_fraction, args.mining_pool, args.shift) == (0.5, 4000, 0.0)
+    args = train_siamese.parse_args(["--pairs", "explicit", "--average", "pairs"])
+    assert (args.pairs, args.average) == ("explicit", "pairs")
     args = train_siamese.parse_args(["--smoke", "--variant", "hadsell"])
     assert args.epochs == 2 and args.eval_pairs == 400 and args.variant == "hadsell"

@@ -1,17 +1,22 @@
 """zoo.metric_learning: embeddings compared by distance (Siamese, triplet, two-tower).
 
 - ``model``: the embedding tower and the shared-weight Siamese, triplet and two-tower models.
-- ``loss``: the contrastive loss and the triplet losses (explicit triplets, online mining).
+- ``loss``: the contrastive loss (explicit pairs, every pair of a batch) and the triplet losses
+  (explicit triplets, online mining).
+- ``collapse``: ``CollapseMonitor`` reports embeddings that shrink to a point.
 - ``sampling``: P×K batches for online mining, pair and triplet streams with offline hard
   mining (``HardMiningCallback``).
 - ``workflow``: the recipes' defaults, data and holdout splits, evaluation against raw pixels,
   the tower's export.
 """
 
+from zoo.metric_learning.collapse import CollapseMonitor, embedding_spread
 from zoo.metric_learning.loss import (
+    BatchContrastiveLoss,
     ContrastiveLoss,
     TripletLoss,
     TripletMarginLoss,
+    batch_contrastive_loss,
     contrastive_loss,
     triplet_loss,
     triplet_margin_loss,
@@ -40,6 +45,10 @@ from zoo.metric_learning.workflow import (
 )
 
 __all__ = [
+    "BatchContrastiveLoss",
+    "batch_contrastive_loss",
+    "CollapseMonitor",
+    "embedding_spread",
     "cross_modal_recall",
     "edge_sketches",
     "sketch_pair_batches",

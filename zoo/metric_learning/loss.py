@@ -68,12 +68,16 @@ from zoo.ops.distances import (
 )
 
 __all__ = [
+    "BatchContrastiveLoss",
+    "CONTRASTIVE_AVERAGES",
     "CONTRASTIVE_VARIANTS",
     "ContrastiveLoss",
     "MINING_MODES",
+    "TRIPLET_AVERAGES",
     "TripletLoss",
     "TripletMarginLoss",
     "batch_all_triplet_loss",
+    "batch_contrastive_loss",
     "batch_hard_triplet_loss",
     "batch_semi_hard_triplet_loss",
     "contrastive_loss",
@@ -83,6 +87,8 @@ __all__ = [
 
 MINING_MODES = ("all", "hard", "semi-hard")
 CONTRASTIVE_VARIANTS = ("squared", "hadsell")
+CONTRASTIVE_AVERAGES = ("pairs", "active")
+TRIPLET_AVERAGES = ("triplets", "active")
 _SEMI_HARD_FALLBACKS = ("hardest", "easiest")
 
 
@@ -151,7 +157,42 @@ def _pair_squared_distance(y_pred, distance):
     return ops.square(d), d
 
 
-def contrastive_loss(y_true, y_pred, margin=1.0, variant="squared", similar_label=0, distance="l2"):
+def _check_contrastive(margin, variant, average):
+    if variant not in CONTRASTIVE_VARIANTS:
+        raise ValueError(
+            f"variant must be one of {CONTRASTIVE_VARIANTS}. Received: variant={variant!r}"
+        )
+    if average not in CONTRASTIVE_AVERAGES:
+        raise ValueError(
+            f"average must be one of {CONTRASTIVE_AVERAGES}. Received: average={average!r}"
+        )
+    return _check_margin(margin)
+
+
+def _contrastive_terms(d2, d, margin, variant):
+    """``(½D², the dissimilar term)`` of every pair: ``½max(0, m − D²)`` or ``½max(0, m − D)²``."""
+    if variant == "squared":
+        hinge = ops.relu(margin - d2)
+    else:
+        hinge = ops.square(ops.relu(margin - (safe_sqrt(d2) if d is None else d)))
+    return 0.5 * d2, 0.5 * hinge
+
+
+def _active_average(similar_terms, dissimilar_terms, similar, dissimilar):
+    """Mean over the similar pairs + mean over the dissimilar pairs inside the margin."""
+    active = ops.logical_and(dissimilar, ops.greater(dissimilar_terms, 0.0))
+    return _masked_mean(similar_terms, similar) + _masked_mean(dissimilar_terms, active)
+
+
+def contrastive_loss(
+    y_true,
+    y_pred,
+    margin=1.0,
+    variant="squared",
+    similar_label=0,
+    distance="l2",
+    average="pairs",
+):
     """Per-pair contrastive loss. ``y_true = 0`` means SIMILAR (see the module docstring).
 
     Args:
@@ -166,32 +207,31 @@ def contrastive_loss(y_true, y_pred, margin=1.0, variant="squared", similar_labe
         similar_label: the label of a similar pair, 0 (default, as Hadsell et al.) or 1 (keras.io).
         distance: how ``D`` is computed from embeddings (``"l2"``, ``"squared_l2"``,
             ``"cosine"``); ignored when ``y_pred`` already holds distances.
+        average: ``"pairs"`` (default): the per-pair losses, for the caller to average;
+            ``"active"``: one scalar, the mean over the similar pairs plus the mean over the
+            dissimilar pairs still inside the margin (the only ones with a gradient).
 
     Returns:
-        ``(B,)`` float32 losses.
+        ``(B,)`` float32 losses, or a scalar with ``average="active"``.
 
     Example:
         >>> contrastive_loss([0, 1], [0.5, 0.5], margin=1.0).numpy()   # ½·0.25, ½·(1 − 0.25)
         array([0.125, 0.375], dtype=float32)
     """
-    margin = _check_margin(margin)
-    if variant not in CONTRASTIVE_VARIANTS:
-        raise ValueError(
-            f"variant must be one of {CONTRASTIVE_VARIANTS}. Received: variant={variant!r}"
-        )
+    margin = _check_contrastive(margin, variant, average)
     if similar_label not in (0, 1):
         raise ValueError(f"similar_label must be 0 or 1. Received: similar_label={similar_label!r}")
     check_distance(distance)
     d2, d = _pair_squared_distance(y_pred, distance)
     y = ops.reshape(_float32(y_true), (-1,))
     dissimilar = y if similar_label == 0 else 1.0 - y
-    if variant == "squared":
-        hinge = ops.relu(margin - d2)
-    else:
-        if d is None:
-            d = safe_sqrt(d2)
-        hinge = ops.square(ops.relu(margin - d))
-    return 0.5 * (1.0 - dissimilar) * d2 + 0.5 * dissimilar * hinge
+    similar_terms, dissimilar_terms = _contrastive_terms(d2, d, margin, variant)
+    if average == "active":
+        is_dissimilar = ops.greater(dissimilar, 0.5)
+        return _active_average(
+            similar_terms, dissimilar_terms, ops.logical_not(is_dissimilar), is_dissimilar
+        )
+    return (1.0 - dissimilar) * similar_terms + dissimilar * dissimilar_terms
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -207,6 +247,9 @@ class ContrastiveLoss(keras.losses.Loss):
         variant: ``"squared"`` or ``"hadsell"``.
         similar_label: 0 (default) or 1: the label that marks a similar pair.
         distance: distance used when ``y_pred`` holds pair embeddings (``"l2"`` default).
+        average: ``"pairs"`` (default: the mean over the batch's pairs) or ``"active"`` (the
+            mean over similar pairs plus the mean over dissimilar pairs inside the margin; see
+            ``contrastive_loss``).
         name, reduction, dtype: as ``keras.losses.Loss``.
 
     Call:
@@ -225,16 +268,14 @@ class ContrastiveLoss(keras.losses.Loss):
         variant="squared",
         similar_label=0,
         distance="l2",
+        average="pairs",
         name="contrastive_loss",
         reduction="sum_over_batch_size",
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.margin = _check_margin(margin)
-        if variant not in CONTRASTIVE_VARIANTS:
-            raise ValueError(
-                f"variant must be one of {CONTRASTIVE_VARIANTS}. Received: variant={variant!r}"
-            )
+        self.margin = _check_contrastive(margin, variant, average)
+        self.average = average
         if similar_label not in (0, 1):
             raise ValueError(
                 f"similar_label must be 0 or 1. Received: similar_label={similar_label!r}"
@@ -256,6 +297,7 @@ class ContrastiveLoss(keras.losses.Loss):
             variant=self.variant,
             similar_label=self.similar_label,
             distance=self.distance,
+            average=self.average,
         )
 
     def get_config(self):
@@ -265,6 +307,89 @@ class ContrastiveLoss(keras.losses.Loss):
             variant=self.variant,
             similar_label=self.similar_label,
             distance=self.distance,
+            average=self.average,
+        )
+        return config
+
+
+def batch_contrastive_loss(
+    labels, embeddings, margin=1.0, variant="squared", distance="l2", average="active"
+):
+    """The contrastive loss over EVERY pair of a labelled batch (Siamese pairs formed in-batch).
+
+    Each of the ``B(B−1)`` ordered pairs ``(i, j)`` is a Siamese pair through the one tower, with
+    ``y = 0`` when ``labels[i] == labels[j]`` (similar) and ``y = 1`` otherwise, and the same
+    per-pair formula as ``contrastive_loss``. A P×K batch of ``B`` images thus gives ``B(B−1)``
+    pairs for ``B`` forward passes.
+
+    Args:
+        labels: ``(B,)`` integer class labels.
+        embeddings: ``(B, dim)``.
+        margin, variant: as ``contrastive_loss``.
+        distance: ``D``: ``"l2"`` (default), ``"squared_l2"`` or ``"cosine"``.
+        average: ``"active"`` (default): mean over the similar pairs plus mean over the
+            dissimilar pairs inside the margin; ``"pairs"``: mean over every pair.
+
+    Returns:
+        Scalar float32.
+    """
+    margin = _check_contrastive(margin, variant, average)
+    check_distance(distance)
+    embeddings = _float32(embeddings)
+    if distance == "l2":
+        d2, d = pairwise_distance(embeddings, distance="squared_l2"), None
+    else:
+        d = pairwise_distance(embeddings, distance=distance)
+        d2 = ops.square(d)
+    similar, dissimilar = _masks(labels, ops.shape(embeddings)[0])
+    similar_terms, dissimilar_terms = _contrastive_terms(d2, d, margin, variant)
+    if average == "active":
+        return _active_average(similar_terms, dissimilar_terms, similar, dissimilar)
+    terms = ops.where(similar, similar_terms, ops.where(dissimilar, dissimilar_terms, 0.0))
+    return _masked_mean(terms, ops.logical_or(similar, dissimilar))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BatchContrastiveLoss(keras.losses.Loss):
+    """The contrastive loss over every pair of a labelled batch (``batch_contrastive_loss``).
+
+    Trains the tower directly, like ``TripletLoss``: ``loss(labels, embeddings)`` on P×K batches
+    (``pk_batches``); pairs of the same label are similar (``y = 0``).
+
+    Args:
+        margin, variant, distance, average: as ``batch_contrastive_loss``.
+        name, reduction, dtype: as ``keras.losses.Loss``.
+
+    Example:
+        >>> encoder.compile("adam", loss=BatchContrastiveLoss(margin=1.0))
+        >>> encoder.fit(pk_batches(images, labels, p=10, k=8), steps_per_epoch=200)
+    """
+
+    def __init__(
+        self,
+        margin=1.0,
+        variant="squared",
+        distance="l2",
+        average="active",
+        name="batch_contrastive_loss",
+        reduction="sum_over_batch_size",
+        dtype=None,
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.margin = _check_contrastive(margin, variant, average)
+        self.variant = variant
+        self.distance = check_distance(distance)
+        self.average = average
+
+    def call(self, y_true, y_pred):
+        return batch_contrastive_loss(
+            y_true, y_pred, self.margin, self.variant, self.distance, self.average
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            margin=self.margin, variant=self.variant, distance=self.distance, average=self.average
         )
         return config
 
@@ -301,6 +426,9 @@ class TripletMarginLoss(keras.losses.Loss):
     Args:
         margin: ``m >= 0``.
         distance: ``"squared_l2"`` (default), ``"l2"`` or ``"cosine"``.
+        average: ``"triplets"`` (default): the mean over the batch's triplets; ``"active"``: the
+            mean over the triplets with a non-zero term (as batch-all), so the easy triplets that
+            random sampling mostly draws do not dilute the hard ones.
 
     Call:
         ``loss(y_true, y_pred)`` with ``y_pred`` of shape ``(B, 3, dim)`` holding the anchor,
@@ -315,6 +443,7 @@ class TripletMarginLoss(keras.losses.Loss):
         self,
         margin=1.0,
         distance="squared_l2",
+        average="triplets",
         name="triplet_margin_loss",
         reduction="sum_over_batch_size",
         dtype=None,
@@ -322,6 +451,11 @@ class TripletMarginLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.margin = _check_margin(margin)
         self.distance = check_distance(distance)
+        if average not in TRIPLET_AVERAGES:
+            raise ValueError(
+                f"average must be one of {TRIPLET_AVERAGES}. Received: average={average!r}"
+            )
+        self.average = average
 
     def call(self, y_true, y_pred):
         y_pred = _float32(y_pred)
@@ -330,13 +464,16 @@ class TripletMarginLoss(keras.losses.Loss):
                 "TripletMarginLoss expects y_pred of shape (batch, 3, dim) = anchor, positive, "
                 f"negative. Received shape {tuple(y_pred.shape)}"
             )
-        return triplet_margin_loss(
+        terms = triplet_margin_loss(
             y_pred[:, 0], y_pred[:, 1], y_pred[:, 2], self.margin, self.distance
         )
+        if self.average == "active":
+            return _masked_mean(terms, ops.greater(terms, 0.0))
+        return terms
 
     def get_config(self):
         config = super().get_config()
-        config.update(margin=self.margin, distance=self.distance)
+        config.update(margin=self.margin, distance=self.distance, average=self.average)
         return config
 
 
@@ -508,6 +645,10 @@ class TripletLoss(keras.losses.Loss):
         mining: ``"semi-hard"`` (default), ``"hard"`` or ``"all"``.
         distance: ``"squared_l2"`` (default), ``"l2"`` or ``"cosine"``.
         semi_hard_fallback: ``"hardest"`` (default) or ``"easiest"``.
+        warmup_steps: the first ``warmup_steps`` calls (training steps) use semi-hard mining
+            whatever ``mining`` says: batch-hard on an untrained tower, whose embeddings all sit
+            close together, pulls them onto one point (a collapse); after a warm-up it trains.
+            The count restarts with a new loss object (it is not saved).
         name, reduction, dtype: as ``keras.losses.Loss``.
 
     Call:
@@ -526,6 +667,7 @@ class TripletLoss(keras.losses.Loss):
         mining="semi-hard",
         distance="squared_l2",
         semi_hard_fallback="hardest",
+        warmup_steps=0,
         name="triplet_loss",
         reduction="sum_over_batch_size",
         dtype=None,
@@ -542,9 +684,17 @@ class TripletLoss(keras.losses.Loss):
         self.mining = mining
         self.distance = check_distance(distance)
         self.semi_hard_fallback = semi_hard_fallback
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)):
+            raise ValueError(f"warmup_steps must be an integer >= 0. Received: {warmup_steps!r}")
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an integer >= 0. Received: {warmup_steps!r}")
+        self.warmup_steps = int(warmup_steps)
+        self.calls = None
+        if self.warmup_steps and mining != "semi-hard":
+            self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name="triplet_calls")
 
     def call(self, y_true, y_pred):
-        return triplet_loss(
+        value = triplet_loss(
             y_true,
             y_pred,
             margin=self.margin,
@@ -552,6 +702,13 @@ class TripletLoss(keras.losses.Loss):
             distance=self.distance,
             semi_hard_fallback=self.semi_hard_fallback,
         )
+        if self.calls is None:
+            return value
+        warm = triplet_loss(
+            y_true, y_pred, self.margin, "semi-hard", self.distance, self.semi_hard_fallback
+        )
+        step = self.calls.assign_add(1)
+        return ops.where(step <= self.warmup_steps, warm, value)
 
     def get_config(self):
         config = super().get_config()
@@ -560,5 +717,6 @@ class TripletLoss(keras.losses.Loss):
             mining=self.mining,
             distance=self.distance,
             semi_hard_fallback=self.semi_hard_fallback,
+            warmup_steps=self.warmup_steps,
         )
         return config

@@ -23,12 +23,17 @@ import numpy as np
 from zoo.ops.distances import pairwise_squared_l2
 
 __all__ = [
+    "OFFLINE_MINING",
     "HardMiningCallback",
     "PairGenerator",
     "TripletGenerator",
     "pk_batches",
 ]
 
+
+OFFLINE_MINING = ("hard", "semi-hard")
+"""``refresh``'s choices: hardest positive and negative, or a random positive and a semi-hard
+negative."""
 
 # === P×K batches ===
 
@@ -112,7 +117,16 @@ class _Generator:
 
     _names: tuple = ()
 
-    def __init__(self, images, labels, batch_size=32, hard_fraction=0.0, pool_size=2000, seed=0):
+    def __init__(
+        self,
+        images,
+        labels,
+        batch_size=32,
+        hard_fraction=0.0,
+        pool_size=2000,
+        seed=0,
+        mining="hard",
+    ):
         self.images = np.asarray(images)
         if self.images.ndim == 3:
             self.images = self.images[..., None]
@@ -123,6 +137,9 @@ class _Generator:
             )
         if not 0.0 <= hard_fraction <= 1.0:
             raise ValueError(f"hard_fraction must be in [0, 1]. Received: {hard_fraction!r}")
+        if mining not in OFFLINE_MINING:
+            raise ValueError(f"mining must be one of {OFFLINE_MINING}. Received: {mining!r}")
+        self.mining = mining
         self.batch_size = int(batch_size)
         self.hard_fraction = float(hard_fraction)
         self.pool_size = int(pool_size)
@@ -161,9 +178,12 @@ class _Generator:
     def refresh(self, encoder):
         """Mine hard examples with ``encoder``'s current embeddings (on a random pool).
 
-        For every anchor of a random pool of ``pool_size`` examples: the hardest positive
-        (farthest same-class example in the pool) and the hardest negative (closest other-class
-        one). The next batches take ``hard_fraction`` of their pairs / triplets from these.
+        For every anchor of a random pool of ``pool_size`` examples, with ``mining="hard"``: the
+        hardest positive (farthest same-class example in the pool) and the hardest negative
+        (closest other-class one); with ``mining="semi-hard"``: a random positive and the
+        closest negative farther from the anchor than that positive (FaceNet's semi-hard; the
+        closest negative when none is farther). The next batches take ``hard_fraction`` of
+        their pairs / triplets from these.
 
         Returns:
             The number of anchors mined.
@@ -180,9 +200,18 @@ class _Generator:
         has_pos = same.any(axis=1)
         has_neg = different.any(axis=1)
         keep = has_pos & has_neg
-        hardest_pos = np.argmax(np.where(same, d, -np.inf), axis=1)
-        hardest_neg = np.argmin(np.where(different, d, np.inf), axis=1)
-        self.hard = (pool[keep], pool[hardest_pos[keep]], pool[hardest_neg[keep]])
+        if self.mining == "hard":
+            positive = np.argmax(np.where(same, d, -np.inf), axis=1)
+            negative = np.argmin(np.where(different, d, np.inf), axis=1)
+        else:
+            scores = np.where(same, self.mining_rng.random(d.shape), -1.0)
+            positive = np.argmax(scores, axis=1)  # a random same-class example
+            d_ap = d[np.arange(len(pool)), positive][:, None]
+            farther = different & (d > d_ap)
+            semi_hard = np.argmin(np.where(farther, d, np.inf), axis=1)
+            closest = np.argmin(np.where(different, d, np.inf), axis=1)
+            negative = np.where(farther.any(axis=1), semi_hard, closest)
+        self.hard = (pool[keep], pool[positive[keep]], pool[negative[keep]])
         self.refreshes += 1
         return int(keep.sum())
 
@@ -247,6 +276,7 @@ class PairGenerator(_Generator):
             are (anchor, hardest positive) and (anchor, hardest negative) in equal numbers.
         pool_size: examples embedded at each refresh.
         seed: sampling seed.
+        mining: ``"hard"`` (hardest positive and negative) or ``"semi-hard"`` (see ``refresh``).
 
     Example:
         >>> gen = PairGenerator(x, y, batch_size=64, hard_fraction=0.5)
@@ -265,8 +295,9 @@ class PairGenerator(_Generator):
         hard_fraction=0.0,
         pool_size=2000,
         seed=0,
+        mining="hard",
     ):
-        super().__init__(images, labels, batch_size, hard_fraction, pool_size, seed)
+        super().__init__(images, labels, batch_size, hard_fraction, pool_size, seed, mining)
         if not 0.0 <= positive_fraction <= 1.0:
             raise ValueError(
                 f"positive_fraction must be in [0, 1]. Received: {positive_fraction!r}"

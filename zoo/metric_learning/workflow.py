@@ -35,6 +35,7 @@ from zoo.data.classification import (
     subsample,
 )
 from zoo.export import export_encoder
+from zoo.metric_learning.sampling import OFFLINE_MINING
 from zoo.metrics.retrieval import compute_embeddings, evaluate_encoder, plot_embeddings
 from zoo.ops.distances import DISTANCES
 from zoo.training import COMMON_DEFAULTS, build_parser
@@ -53,6 +54,7 @@ __all__ = [
     "SMOKE_SUBSETS",
     "TRIPLET_DEFAULTS",
     "add_metric_learning_flags",
+    "add_offline_mining_flags",
     "evaluate_against_pixels",
     "export_tower",
     "holdout_splits",
@@ -61,6 +63,8 @@ __all__ = [
     "metrics_table",
     "parse_class_list",
     "plot_test_embeddings",
+    "probe_images",
+    "triplet_distance",
     "raw_pixels",
     "write_metrics",
 ]
@@ -95,18 +99,29 @@ TRIPLET_DEFAULTS = {
     "k": 8,
     "mining": "semi-hard",
     "margin": 0.2,
-    "distance": "squared_l2",
+    "distance": None,  # None: by mining, see triplet_distance
+    "hard_warmup_steps": 1000,  # batch-hard: semi-hard for the first steps (no collapse)
+    # --model triplet-inputs: build_triplet on explicit (anchor, positive, negative) triplets
+    "model": "online",
+    "hard_fraction": 0.5,
+    "mining_pool": 4000,
+    "offline_mining": "semi-hard",
+    "triplet_average": "active",  # TripletMarginLoss: mean over the triplets with a loss
 }
 """``recipes/train_triplet.py``'s defaults (the flag names, with ``_`` for ``-``)."""
 
 SIAMESE_DEFAULTS = {
     **_SHARED_DEFAULTS,
-    "batch_size": 64,  # pairs per step
+    "pairs": "in-batch",  # every pair of a P x K batch; "explicit": PairGenerator pairs
+    "batch_size": 80,  # in-batch: P x K images (P = batch_size // k); explicit: pairs per step
+    "k": 8,
     "variant": "squared",
     "margin": 1.0,  # on D², the squared variant's margin
     "distance": "l2",  # the D of the contrastive formula
+    "average": "active",  # mean over similar pairs + mean over dissimilar pairs inside the margin
     "hard_fraction": 0.5,
     "mining_pool": 4000,
+    "offline_mining": "semi-hard",
 }
 """``recipes/train_siamese.py``'s defaults (the flag names, with ``_`` for ``-``)."""
 
@@ -168,7 +183,14 @@ def add_metric_learning_flags(parser, defaults):
     group.add_argument(
         "--margin", type=non_negative_float, default=d["margin"], help="default: %(default)s"
     )
-    group.add_argument("--distance", choices=DISTANCES, default=d["distance"], help="%(default)s")
+    group.add_argument(
+        "--distance",
+        choices=DISTANCES,
+        default=d["distance"],
+        help="default: %(default)s"
+        if d["distance"]
+        else "default: l2 for --mining hard, squared_l2 otherwise",
+    )
     group.add_argument(
         "--lr", type=positive_float, default=d["lr"], help="Adam learning rate (peak)"
     )
@@ -206,6 +228,46 @@ def add_metric_learning_flags(parser, defaults):
     group.add_argument("--export-dir", default=d["export_dir"], help="TF Serving model root")
     group.add_argument("--no-export", action="store_true", help="skip export and verification")
     parser.set_defaults(augment=d["augment"])
+    return parser
+
+
+def triplet_distance(mining, distance=None):
+    """The triplet recipe's distance: ``distance`` when given, else ``"l2"`` for batch-hard (as
+    Hermans et al.; on squared distances its gradient vanishes as the embeddings draw together)
+    and ``"squared_l2"`` (FaceNet's) for the other modes."""
+    if distance is not None:
+        return distance
+    return "l2" if mining == "hard" else "squared_l2"
+
+
+def add_offline_mining_flags(parser, defaults):
+    """``--hard-fraction`` and ``--mining-pool``: offline mining of explicit pairs / triplets
+    (``PairGenerator`` / ``TripletGenerator`` refreshed each epoch by ``HardMiningCallback``).
+
+    Returns:
+        The same parser.
+    """
+    group = parser.add_argument_group("offline mining (explicit pairs / triplets)")
+    group.add_argument(
+        "--hard-fraction",
+        type=float_in(0, 1),
+        default=defaults["hard_fraction"],
+        help="share of each batch taken from the examples mined at the start of every epoch "
+        "(0 = random only). Default: %(default)s",
+    )
+    group.add_argument(
+        "--mining-pool",
+        type=int_at_least(1),
+        default=defaults["mining_pool"],
+        help="examples embedded and mined per epoch. Default: %(default)s",
+    )
+    group.add_argument(
+        "--offline-mining",
+        choices=OFFLINE_MINING,
+        default=defaults["offline_mining"],
+        help="hard: the farthest positive and the closest negative of each anchor; semi-hard: "
+        "a random positive and the closest negative farther than it. Default: %(default)s",
+    )
     return parser
 
 
@@ -249,6 +311,11 @@ def load_embedding_data(source=None, *, image_size=None, max_train=None, max_tes
     train = resize_images(subsample(train, max_train, seed), image_size)
     test = resize_images(subsample(test, max_test, seed + 1), image_size)
     return train, test
+
+
+def probe_images(data, count=512):
+    """About ``count`` images spread over ``data`` (every n-th): ``CollapseMonitor``'s probe."""
+    return data.images[:: max(1, len(data) // count)][:count]
 
 
 def holdout_splits(train, test, holdout=()):
