@@ -60,9 +60,16 @@ RANGES = {
         "--shift": (["2"], ["0"]),
         "--dropout": (["1"], ["0"]),
     },
-    "recipes/train_triplet.py": {"--k": (["1"], ["2"]), "--holdout-classes": (["1,-2"], ["5,6"])},
+    "recipes/train_triplet.py": {
+        "--k": (["1"], ["2"]),
+        "--holdout-classes": (["1,-2"], ["5,6"]),
+        "--hard-warmup-steps": (["-1"], ["0"]),
+    },
     "recipes/train_two_tower.py": {"--margin": (["-1"], ["0"])},
-    "benchmarks/bench_metric_learning.py": {"--study-minutes": (["-1"], ["0"])},
+    "benchmarks/bench_metric_learning.py": {
+        "--study-minutes": (["-1"], ["0"]),
+        "--models": (["siamese,nope"], ["siamese,triplet-network"]),
+    },
     "benchmarks/bench_ssl.py": {"--finetune-repeats": (["0"], ["1"])},
 }
 

@@ -59,7 +59,10 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     Args:
         probe_images: a fixed batch of inputs (a few hundred, several classes) embedded each epoch.
-        margin: the loss's margin (``None``: only the spread is checked).
+        margin: the loss's margin (``None``: only the spread is checked). Give it for losses
+            averaged over every anchor or pair (batch-hard, semi-hard): a loss averaged over
+            its non-zero terms only (batch-all, ``average="active"``) sits near the margin
+            while it trains.
         min_spread: spread below which the embeddings count as collapsed.
         tolerance: ``|loss − margin| <= tolerance · max(margin, 1e-3)`` counts as "at the margin".
         patience: epochs in a row at the margin before reporting.
@@ -72,7 +75,7 @@ class CollapseMonitor(keras.callbacks.Callback):
         probe_images,
         margin=None,
         min_spread=1e-3,
-        tolerance=0.01,
+        tolerance=0.002,
         patience=3,
         on_collapse="raise",
         encoder=None,
