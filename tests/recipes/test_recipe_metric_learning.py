@@ -145,7 +145,10 @@ def test_triplet_flags_parse(load_script):
     args = train_triplet.parse_args(["--no-augment", "--k", "4"])
     assert not args.augment and args.k == 4 and args.steps_per_epoch == 200
     args = train_triplet.parse_args([])
-    assert (args.batch_size, args.k, args.margin, args.distance) == (80, 8, 0.2, "squared_l2")
+    assert (args.batch_size, args.k, args.margin, args.distance) == (80, 8, 0.2, None)
+    assert train_triplet.triplet_distance(args.mining, args.distance) == "squared_l2"
+    assert train_triplet.triplet_distance("hard", None) == "l2"
+    assert train_triplet.triplet_distance("hard", "cosine") == "cosine"
     assert args.mining == "semi-hard" and args.embedding_dim == 64 and args.epochs == 12
     assert args.holdout_classes == [] and args.eval_pairs == 20000
     assert args.model == "online"

@@ -30,12 +30,13 @@ import numpy as np
 
 from zoo.data.classification import (
     load_classification_data,
+    make_augmentation,
     resize_images,
     split_classes,
     subsample,
 )
 from zoo.export import export_encoder
-from zoo.metric_learning.sampling import OFFLINE_MINING
+from zoo.metric_learning.sampling import OFFLINE_MINING, pk_batches
 from zoo.metrics.retrieval import compute_embeddings, evaluate_encoder, plot_embeddings
 from zoo.ops.distances import DISTANCES
 from zoo.training import COMMON_DEFAULTS, build_parser
@@ -64,6 +65,7 @@ __all__ = [
     "parse_class_list",
     "plot_test_embeddings",
     "probe_images",
+    "training_batches",
     "triplet_distance",
     "raw_pixels",
     "write_metrics",
@@ -311,6 +313,37 @@ def load_embedding_data(source=None, *, image_size=None, max_train=None, max_tes
     train = resize_images(subsample(train, max_train, seed), image_size)
     test = resize_images(subsample(test, max_test, seed + 1), image_size)
     return train, test
+
+
+def training_batches(args, data, generator=None, target_key=None):
+    """The recipes' training stream: P×K batches, or explicit pairs / triplets mined offline.
+
+    Args:
+        args: parsed flags: ``batch_size``, ``k``, ``augment``, ``shift``, ``seed``; with a
+            generator also ``hard_fraction``, ``mining_pool`` and ``offline_mining``.
+        data: the ``ClassificationData`` to train on.
+        generator: ``None`` for P×K batches (online mining; P = ``batch_size // k``), or
+            ``PairGenerator`` / ``TripletGenerator`` (``batch_size`` pairs / triplets a step).
+        target_key: the model output the generator's targets go to.
+
+    Returns:
+        ``(dataset, generator instance or None, P or None)``.
+    """
+    augment = make_augmentation(max_shift=args.shift, seed=args.seed) if args.augment else None
+    if generator is not None:
+        stream = generator(
+            data.images,
+            data.labels,
+            batch_size=args.batch_size,
+            hard_fraction=args.hard_fraction,
+            pool_size=args.mining_pool,
+            seed=args.seed,
+            mining=args.offline_mining,
+        )
+        return stream.dataset(augment=augment, target_key=target_key), stream, None
+    p = max(2, min(args.batch_size // args.k, len(np.unique(data.labels))))
+    dataset = pk_batches(data.images, data.labels, p=p, k=args.k, seed=args.seed, augment=augment)
+    return dataset, None, p
 
 
 def probe_images(data, count=512):
