@@ -423,3 +423,30 @@ def test_training_with_triplet_loss_separates_classes(mining):
     model.fit(x, labels, batch_size=32, epochs=40, verbose=0, shuffle=False)
     after = violations(labels, model.predict(x, verbose=0), 0.2)
     assert after < 0.5 * before, (before, after)
+
+
+def test_triplet_loss_warmup_uses_semi_hard_then_the_mining_mode():
+    rng = np.random.default_rng(0)
+    e = tf.Variable(rng.normal(size=(8, 4)).astype("float32"))
+    y = np.repeat(np.arange(4), 2)
+    loss = TripletLoss(0.2, "hard", warmup_steps=2)
+    semi = float(triplet_loss(y, e, 0.2, "semi-hard"))
+    hard = float(triplet_loss(y, e, 0.2, "hard"))
+    assert semi != pytest.approx(hard)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            value = loss(y, e)
+        return value, tape.gradient(value, e)
+
+    values = []
+    for _ in range(4):
+        value, grad = step()
+        assert np.all(np.isfinite(grad.numpy()))
+        values.append(float(value))
+    np.testing.assert_allclose(values, [semi, semi, hard, hard], rtol=1e-6)
+    assert TripletLoss(0.2, "hard", warmup_steps=5).get_config()["warmup_steps"] == 5
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="warmup_steps"):
+            TripletLoss(0.2, "hard", warmup_steps=bad)

@@ -120,7 +120,7 @@ class CollapseMonitor(keras.callbacks.Callback):
             return
         self.collapsed = (
             f"embedding collapse at epoch {epoch + 1}: {'; '.join(reasons)}. Lower the learning "
-            "rate, warm up with mining='all' or 'semi-hard', or use a soft margin (margin='soft')."
+            "rate, or warm up on semi-hard mining (TripletLoss(warmup_steps=...))."
         )
         if self.on_collapse == "raise":
             raise TrainingError(self.collapsed)

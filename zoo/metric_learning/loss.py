@@ -684,9 +684,8 @@ class TripletLoss(keras.losses.Loss):
         self.mining = mining
         self.distance = check_distance(distance)
         self.semi_hard_fallback = semi_hard_fallback
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, (int, np.integer)):
-            raise ValueError(f"warmup_steps must be an integer >= 0. Received: {warmup_steps!r}")
-        if warmup_steps < 0:
+        is_int = isinstance(warmup_steps, (int, np.integer)) and not isinstance(warmup_steps, bool)
+        if not is_int or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an integer >= 0. Received: {warmup_steps!r}")
         self.warmup_steps = int(warmup_steps)
         self.calls = None
@@ -694,21 +693,17 @@ class TripletLoss(keras.losses.Loss):
             self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name="triplet_calls")
 
     def call(self, y_true, y_pred):
-        value = triplet_loss(
-            y_true,
-            y_pred,
-            margin=self.margin,
-            mining=self.mining,
-            distance=self.distance,
-            semi_hard_fallback=self.semi_hard_fallback,
-        )
+        def loss(mining):
+            return triplet_loss(
+                y_true, y_pred, self.margin, mining, self.distance, self.semi_hard_fallback
+            )
+
         if self.calls is None:
-            return value
-        warm = triplet_loss(
-            y_true, y_pred, self.margin, "semi-hard", self.distance, self.semi_hard_fallback
+            return loss(self.mining)
+        step = self.calls.assign_add(1)  # one mining computed per step, not both
+        return tf.cond(
+            step <= self.warmup_steps, lambda: loss("semi-hard"), lambda: loss(self.mining)
         )
-        step = self.calls.assign_add(1)
-        return ops.where(step <= self.warmup_steps, warm, value)
 
     def get_config(self):
         config = super().get_config()
