@@ -350,3 +350,45 @@ def test_tflite_with_nms_builtin_ops_and_verify_export(tiny_model, tmp_path):
     report = verify_export(detector, images, saved_model_dir=saved, tflite_paths=[lite])
     assert report["ok"]
     assert report["tflite"][str(lite)]["outputs"]["detection_boxes"]["max_abs"] < 1e-4
+
+
+@pytest.mark.slow
+def test_batch_one_tflite_runs_nms_without_a_loop_and_int8_keeps_it_float(tiny_model, tmp_path):
+    """Phones' files: a static batch of one has no WHILE loop, so int8 calibration sees NMS's
+    inputs (a loop body is left uncalibrated and its scores and boxes were quantized blind)."""
+    import contextlib
+    import io
+    import re
+
+    import tensorflow as tf
+
+    from zoo.export import export_tflite, verify_export
+
+    def listing(path):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            tf.lite.experimental.Analyzer.analyze(model_path=str(path))
+        return out.getvalue()
+
+    images = _images(3, seed=5)
+    phone = detection_model(tiny_model, batch_size=1, score_threshold=0.0, max_detections=10)
+    lite = export_tflite(phone, tmp_path / "phone.tflite")
+    text = listing(lite)
+    assert "NON_MAX_SUPPRESSION_V5" in text and "WHILE" not in text
+    assert "Subgraph#1" not in text
+    # A batch-1 file is run one image at a time; it matches the any-batch Keras detector.
+    detector = detection_model(tiny_model, score_threshold=0.0, max_detections=10)
+    report = verify_export(detector, images, tflite_paths=[lite])
+    assert report["ok"], report
+    int8 = export_tflite(
+        phone,
+        tmp_path / "phone_int8.tflite",
+        "int8",
+        representative_dataset=_images(8, seed=6),
+        float_layers=("detections",),
+    )
+    text = listing(int8)
+    assert "WHILE" not in text
+    nms_inputs = re.search(r"NON_MAX_SUPPRESSION_V5\((T#\d+), (T#\d+)", text).groups()
+    for tensor in nms_inputs:  # boxes and scores reach NMS in float32
+        assert re.search(rf"{tensor}\([^)]*\) shape[^\n]*type:FLOAT32", text), tensor

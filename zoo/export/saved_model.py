@@ -69,7 +69,9 @@ def model_input_specs(model):
     Returns:
         ``(names, specs, rebuild)``: the input names (dict keys for a dict-input model, else the
         ``keras.Input`` names; auto-generated names become ``"inputs"`` / ``"input_{i}"``), one
-        ``tf.TensorSpec`` per input (batch dimension ``None``, named by the input name), and a
+        ``tf.TensorSpec`` per input (named by the input name; the batch dimension is the
+        model's: ``None`` unless it was built with a fixed ``batch_size``, e.g. the loop-free
+        batch-1 detector of ``zoo.detection.detection_model``), and a
         function turning a list of tensors in that order back into the structure the model
         expects.
 
@@ -119,7 +121,7 @@ def model_input_specs(model):
     if len(set(names)) != len(names):
         raise ValueError(f"model {model.name!r} has duplicate input names: {names}")
     specs = [
-        tf.TensorSpec((None,) + tuple(t.shape[1:]), tf.as_dtype(t.dtype), name=n)
+        tf.TensorSpec(tuple(t.shape), tf.as_dtype(t.dtype), name=n)
         for t, n in zip(tensors, names, strict=True)
     ]
     return names, specs, rebuild

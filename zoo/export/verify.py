@@ -237,7 +237,16 @@ def run_tflite(path, feeds):
             feeds = {next(iter(in_details)): next(iter(feeds.values()))}
         else:
             raise ValueError(f"{path}: inputs are {sorted(in_details)}, got {sorted(feeds)}")
-    outputs = runner(**{k: _quantize(np.asarray(v), in_details[k]) for k, v in feeds.items()})
+    feeds = {k: np.asarray(v) for k, v in feeds.items()}
+    fixed_one = all(
+        len(d.get("shape_signature", d["shape"])) and d.get("shape_signature", d["shape"])[0] == 1
+        for d in in_details.values()
+    )
+    count = len(next(iter(feeds.values())))
+    if fixed_one and count > 1:  # a batch-1 file (e.g. the loop-free detector): one at a time
+        rows = [run_tflite(path, {k: v[i : i + 1] for k, v in feeds.items()}) for i in range(count)]
+        return {k: np.concatenate([row[k] for row in rows]) for k in rows[0]}
+    outputs = runner(**{k: _quantize(v, in_details[k]) for k, v in feeds.items()})
     return {k: _dequantize(v, out_details[k]) for k, v in outputs.items()}
 
 

@@ -197,7 +197,8 @@ def batched_non_max_suppression(
 
     Boxes of different classes never suppress each other: each box is shifted by
     ``class_id * (coordinate span of its image + 1)`` and one single-class NMS runs per image
-    (``tf.map_fn`` over the batch, a TFLite ``WHILE``). ``max_output_size`` bounds the total
+    (``tf.map_fn`` over the batch, a TFLite ``WHILE``; none for one image or a static batch of
+    one). ``max_output_size`` bounds the total
     over all classes of an image. Within an image the result equals ``non_max_suppression`` (or
     ``soft_non_max_suppression`` when ``soft_nms_sigma > 0``) run on each class and merged by
     score. Works eagerly, inside ``tf.function`` and inside a Keras layer, and converts to
@@ -269,15 +270,22 @@ def batched_non_max_suppression(
             soft_nms_sigma,
         )
 
-    indices, selected_scores, num_detections = tf.map_fn(
-        one_image,
-        (shifted, scores),
-        fn_output_signature=(
-            tf.TensorSpec([max_output_size], tf.int32),
-            tf.TensorSpec([max_output_size], tf.float32),
-            tf.TensorSpec([], tf.int32),
-        ),
-    )
+    if unbatched or shifted.shape[0] == 1:
+        # One image: no loop in the graph (a TFLite WHILE body is left out of full-integer
+        # calibration, so its scores and boxes would be quantized blind).
+        indices, selected_scores, num_detections = (
+            t[None] for t in one_image((shifted[0], scores[0]))
+        )
+    else:
+        indices, selected_scores, num_detections = tf.map_fn(
+            one_image,
+            (shifted, scores),
+            fn_output_signature=(
+                tf.TensorSpec([max_output_size], tf.int32),
+                tf.TensorSpec([max_output_size], tf.float32),
+                tf.TensorSpec([], tf.int32),
+            ),
+        )
     valid = tf.range(max_output_size)[None, :] < num_detections[:, None]
     # Padding rows point at an appended (zero box, class -1) entry, which also keeps the
     # gathers in range when N = 0.
