@@ -3,10 +3,12 @@
 ``mask_tokens`` is BERT's masking as one pure batched function with stateless random ops:
 each non-special token is selected with probability ``rate`` (15 %); a selected token becomes
 ``[MASK]`` with probability ``mask_fraction`` (80 %), a random non-special token with probability
-``random_fraction`` (10 %), and stays unchanged otherwise (10 %). ``mask_spans`` hides contiguous
-spans (e.g. characters of a word: ``aprender`` -> ``a______r``), as in "__pren_____".
-Both return ``(masked_ids, targets, weights)``, with ``weights = 1`` exactly on the selected
-positions; ``make_mlm_dataset`` turns texts into such batches, reproducibly from a seed.
+``random_fraction`` (10 %), and stays unchanged otherwise (10 %). ``mask_words`` applies the
+same rule to whole words of sub-word pieces (every ``##`` piece goes with its word).
+``mask_spans`` hides contiguous spans (e.g. characters of a word: ``aprender`` -> ``a______r``),
+as in "__pren_____". All return ``(masked_ids, targets, weights)``, with ``weights = 1``
+exactly on the selected positions; ``make_mlm_dataset`` turns texts into such batches,
+reproducibly from a seed.
 
 Example:
     >>> train = grammar_corpus(2000, seed=0)
@@ -24,7 +26,16 @@ import tensorflow as tf
 from zoo.ops.checks import check_fraction, check_int
 from zoo.ops.random import as_seed
 
-__all__ = ["make_mlm_dataset", "mask_spans", "mask_tokens"]
+__all__ = [
+    "MASKINGS",
+    "make_mlm_dataset",
+    "mask_spans",
+    "mask_tokens",
+    "mask_words",
+    "word_numbers",
+]
+
+MASKINGS = ("tokens", "words", "spans")
 
 
 def _candidates(ids, special_ids):
@@ -110,6 +121,102 @@ def mask_tokens(
     return masked, ids, tf.cast(selected, tf.float32)
 
 
+def word_numbers(ids, continuation, special_ids=(0,)):
+    """Which word each token belongs to: int32 ``(B, L)``, words numbered from 0 in each row.
+
+    A word starts at every non-special token that is not a continuation (``##`` piece), and
+    at a continuation that follows a special token or starts the row (a word cut by
+    truncation). Special tokens take the number of the word before them and never join it.
+
+    Args:
+        ids: int ``(B, L)`` token ids.
+        continuation: bool ``(vocab_size,)``, True for continuation pieces.
+        special_ids: Ids outside every word (padding, ``[UNK]``, ``[MASK]``).
+
+    Returns:
+        ``(numbers, starts)``: int32 word numbers and the bool word starts, both ``(B, L)``.
+    """
+    ids = tf.cast(tf.convert_to_tensor(ids), tf.int32)
+    candidate = _candidates(ids, special_ids)
+    continues = tf.gather(tf.constant(np.asarray(continuation, bool)), ids)
+    previous = tf.pad(candidate, [[0, 0], [1, 0]])[:, :-1]
+    starts = candidate & (~continues | ~previous)
+    numbers = tf.maximum(tf.cumsum(tf.cast(starts, tf.int32), axis=-1) - 1, 0)
+    return numbers, starts
+
+
+def mask_words(
+    ids,
+    seed,
+    mask_id,
+    vocab_size,
+    continuation,
+    rate=0.15,
+    mask_fraction=0.8,
+    random_fraction=0.1,
+    special_ids=(0,),
+):
+    """Whole-word BERT masking of sub-word ids: every piece of a selected word is selected.
+
+    As ``mask_tokens``, but the draws are made per word (``word_numbers``): a word is selected
+    with probability ``rate`` and then all its pieces become ``[MASK]`` (``mask_fraction``),
+    all become random pieces (``random_fraction``), or all stay unchanged. So the model never
+    sees half of a word it has to restore, and a masked word's pieces can be scored together
+    (masked word accuracy). With no continuation pieces this is ``mask_tokens``'s rule.
+
+    Args:
+        ids: int ``(B, L)`` token ids.
+        seed: int, scalar int tensor or int tensor ``(2,)``.
+        mask_id: Id of ``[MASK]``.
+        vocab_size: Number of ids (random pieces are drawn below it).
+        continuation: bool ``(vocab_size,)``: True for pieces that continue a word
+            (``tokenizer.continuation``).
+        rate, mask_fraction, random_fraction, special_ids: see ``mask_tokens``.
+
+    Returns:
+        ``(masked_ids, targets, weights)`` as ``mask_tokens``.
+
+    Example:
+        >>> masked, targets, weights = mask_words(tokenizer(texts), 0, tokenizer.mask_id,
+        ...     tokenizer.vocab_size, tokenizer.continuation, special_ids=tokenizer.special_ids)
+    """
+    rate = check_fraction("rate", rate)
+    mask_fraction = check_fraction("mask_fraction", mask_fraction)
+    random_fraction = check_fraction("random_fraction", random_fraction)
+    if mask_fraction + random_fraction > 1.0 + 1e-9:
+        raise ValueError(
+            "mask_fraction + random_fraction must be <= 1. Received: "
+            f"mask_fraction={mask_fraction!r}, random_fraction={random_fraction!r}"
+        )
+    continuation = np.asarray(continuation, bool)
+    if continuation.shape != (int(vocab_size),):
+        raise ValueError(
+            f"continuation must have one entry per id ({vocab_size}). "
+            f"Received: shape {continuation.shape}"
+        )
+    special_ids = tuple(int(s) for s in special_ids)
+    allowed = [i for i in range(int(vocab_size)) if i not in set(special_ids)]
+    ids = tf.cast(tf.convert_to_tensor(ids), tf.int32)
+    if ids.shape.rank != 2:
+        raise ValueError(f"mask_words takes ids of shape (B, L). Received: shape {ids.shape}")
+    shape = tf.shape(ids)
+    seeds = tf.random.experimental.stateless_split(as_seed(seed), num=3)
+    numbers, _ = word_numbers(ids, continuation, special_ids)
+    # One draw per word: the draw of position n is used by word n of the row (n < L).
+    word_draw = tf.gather(tf.random.stateless_uniform(shape, seed=seeds[0]), numbers, batch_dims=1)
+    action = tf.gather(tf.random.stateless_uniform(shape, seed=seeds[1]), numbers, batch_dims=1)
+    selected = _candidates(ids, special_ids) & (word_draw < rate)
+    to_mask = selected & (action < mask_fraction)
+    to_random = selected & (action >= mask_fraction) & (action < mask_fraction + random_fraction)
+    masked = tf.where(to_mask, tf.cast(mask_id, tf.int32), ids)
+    if allowed:
+        draw = tf.random.stateless_uniform(
+            shape, seed=seeds[2], minval=0, maxval=len(allowed), dtype=tf.int32
+        )
+        masked = tf.where(to_random, tf.gather(tf.constant(allowed, tf.int32), draw), masked)
+    return masked, ids, tf.cast(selected, tf.float32)
+
+
 def mask_spans(ids, seed, mask_id, rate=0.15, mean_span=3, special_ids=(0,)):
     """Masks contiguous spans (e.g. runs of characters: ``aprender`` -> ``a____der``).
 
@@ -188,10 +295,11 @@ def make_mlm_dataset(
 
     Args:
         texts: List of strings.
-        tokenizer: An adapted ``TextTokenizer``.
+        tokenizer: An adapted ``TextTokenizer`` or ``WordPieceTokenizer``.
         batch_size: Texts per batch.
         seed: Seed of the shuffle and of the masks.
-        masking: ``"tokens"`` (BERT, ``mask_tokens``) or ``"spans"`` (``mask_spans``).
+        masking: ``"tokens"`` (BERT, ``mask_tokens``), ``"words"`` (whole words of sub-word
+            pieces, ``mask_words``; the WordPiece default) or ``"spans"`` (``mask_spans``).
         rate, mask_fraction, random_fraction: see ``mask_tokens``.
         mean_span: see ``mask_spans``.
         shuffle: Shuffle the texts (training); False for evaluation.
@@ -207,8 +315,14 @@ def make_mlm_dataset(
         >>> ds = make_mlm_dataset(train_texts, tokenizer, batch_size=64, seed=0)
         >>> model.fit(ds, steps_per_epoch=100)
     """
-    if masking not in ("tokens", "spans"):
-        raise ValueError(f"masking must be 'tokens' or 'spans'. Received: masking={masking!r}")
+    if masking not in MASKINGS:
+        raise ValueError(f"masking must be one of {MASKINGS}. Received: masking={masking!r}")
+    continuation = getattr(tokenizer, "continuation", None) if masking == "words" else None
+    if masking == "words" and continuation is None:
+        raise ValueError(
+            "masking='words' needs a tokenizer with words (word or WordPiece level). "
+            f"Received: level={getattr(tokenizer, 'level', None)!r}"
+        )
     texts = list(texts)
     if not texts:
         raise ValueError("make_mlm_dataset needs at least one text. Received: an empty list")
@@ -226,6 +340,18 @@ def make_mlm_dataset(
         if masking == "tokens":
             return mask_tokens(
                 ids, batch_seed, mask_id, vocab_size, rate, mask_fraction, random_fraction, specials
+            )
+        if masking == "words":
+            return mask_words(
+                ids,
+                batch_seed,
+                mask_id,
+                vocab_size,
+                continuation,
+                rate,
+                mask_fraction,
+                random_fraction,
+                specials,
             )
         return mask_spans(ids, batch_seed, mask_id, rate, mean_span, specials)
 

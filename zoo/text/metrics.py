@@ -8,12 +8,15 @@
   it by a wide margin on the grammar corpus.
 - ``evaluate_mlm(model, dataset, unigram_token)`` does both over a dataset of
   ``(masked_ids, targets, weights)`` (``zoo.text.masking.make_mlm_dataset(..., shuffle=False,
-  repeat=False)``), and returns the ratio and the margin.
+  repeat=False)``), and returns the ratio and the margin. Given the tokenizer's
+  ``continuation`` it also scores masked WORDS (right when all their pieces are), against the
+  most frequent training word (``unigram_word``): the figures that compare a word-level and a
+  WordPiece tokenizer.
 - ``fill_in(model, tokenizer, "Deixa o menino ___ bola e __pren_____")`` completes blanks.
-  Word level: a word made only of ``_`` is one hidden word; a word with letters and ``_``
-  (``__pren_____``) is a hidden word that must match the visible letters, each run of ``_``
-  standing for one or more letters (so ``aprender`` fits). Character level: every ``_`` is
-  one hidden character (``_pren___`` -> ``aprender``).
+  Word and WordPiece level: a word made only of ``_`` is one hidden word; a word with letters
+  and ``_`` (``__pren_____``) is a hidden word that must match the visible letters, each run of
+  ``_`` standing for one or more letters (so ``aprender`` fits). Character level: every ``_``
+  is one hidden character (``_pren___`` -> ``aprender``).
 
 Example:
     >>> counts = unigram_counts(tokenizer(train_texts), tokenizer.vocab_size, tokenizer.special_ids)
@@ -29,6 +32,9 @@ import math
 import re
 
 import numpy as np
+import tensorflow as tf
+
+from zoo.text.fill import BlankFiller
 
 __all__ = [
     "FILL_IN_SENTENCE",
@@ -36,11 +42,14 @@ __all__ = [
     "evaluate_mlm",
     "fill_in",
     "fill_in_examples",
+    "known_word_ids",
     "masked_accuracy",
     "most_frequent_token",
     "plot_loss_curve",
     "unigram_accuracy",
     "unigram_counts",
+    "unigram_word",
+    "word_spans",
 ]
 
 # The fill-in example: "Deixa o menino pegar bola e aprender" with blanks.
@@ -117,36 +126,164 @@ def unigram_accuracy(targets, weights, token_id):
     return masked_accuracy(targets, np.full_like(targets, token_id), weights)
 
 
-def evaluate_mlm(model, dataset, unigram_token):
+def word_spans(targets, continuation, special_ids=(0,)):
+    """The words of one row of token ids as ``(start, end)`` index pairs (end excluded).
+
+    A word is a token that does not continue a word followed by its continuation pieces
+    (``##`` pieces); special tokens belong to no word, and a continuation after one (or at the
+    start) begins a word of its own. Every token is a word when nothing continues.
+
+    Args:
+        targets: int ``(L,)`` ids.
+        continuation: bool ``(vocab_size,)``, True for continuation pieces.
+        special_ids: Ids outside every word (padding, ``[UNK]``, ``[MASK]``).
+
+    Returns:
+        List of ``(start, end)``.
+
+    Example:
+        >>> word_spans([5, 7, 8, 6, 0], continuation=[0, 0, 0, 0, 0, 0, 0, 0, 1])  # 8 is "##"
+        [(0, 1), (1, 3), (3, 4)]
+    """
+    targets = _numpy(targets).astype(np.int64)
+    continuation = np.asarray(continuation, bool)
+    special = np.isin(targets, list(special_ids))
+    spans, start = [], None
+    for i, token in enumerate(targets):
+        if special[i]:
+            if start is not None:
+                spans.append((start, i))
+            start = None
+        elif start is None or not continuation[token]:
+            if start is not None:
+                spans.append((start, i))
+            start = i
+    if start is not None:
+        spans.append((start, len(targets)))
+    return spans
+
+
+def unigram_word(ids, continuation, special_ids=(0,)):
+    """The most frequent word of (training) ids as a tuple of piece ids (ties: lowest ids).
+
+    The word-level unigram baseline predicts it for every masked word; with a word-level
+    tokenizer it is ``(most_frequent_token(...),)``.
+
+    Args:
+        ids: int ``(B, L)`` (e.g. ``tokenizer(train_texts)``).
+        continuation: bool ``(vocab_size,)`` (``tokenizer.continuation``).
+        special_ids: Ids outside every word.
+
+    Returns:
+        Tuple of ints.
+    """
+    counts = {}
+    for row in np.atleast_2d(_numpy(ids)):
+        for start, end in word_spans(row, continuation, special_ids):
+            word = tuple(int(i) for i in row[start:end])
+            counts[word] = counts.get(word, 0) + 1
+    if not counts:
+        raise ValueError("unigram_word: no word in the ids (all special)")
+    return min(counts, key=lambda word: (-counts[word], word))
+
+
+def known_word_ids(tokenizer, texts, min_count=2):
+    """The words seen at least ``min_count`` times in ``texts`` as tuples of their ids: the
+    words a word-level vocabulary with that ``min_count`` keeps (``evaluate_mlm``'s
+    ``known_words``), for any tokenizer with ``split`` and ``tokenize_words``.
+
+    Example:
+        >>> known = known_word_ids(tokenizer, train_texts, min_count=2)
+    """
+    counts = {}
+    for words in tokenizer.split(texts):
+        for word in words:
+            counts[word] = counts.get(word, 0) + 1
+    words = sorted(w for w, n in counts.items() if n >= min_count)
+    if not words:
+        return set()
+    pieces = tokenizer.tokenize_words(tf.constant(words)).to_list()
+    return {tuple(int(i) for i in ids) for ids in pieces if ids}
+
+
+def evaluate_mlm(
+    model,
+    dataset,
+    unigram_token,
+    *,
+    continuation=None,
+    unigram_word=None,
+    known_words=None,
+    special_ids=(0, 1, 2),
+):
     """Masked-token accuracy of ``model`` and of the unigram baseline on the same positions.
+
+    With ``continuation`` (sub-word tokenizers; also word level, where it is all False) the
+    same is reported per masked WORD, comparable across tokenizers: a word is masked when any
+    of its pieces is selected and right when every selected piece is predicted right (with
+    ``mask_words`` all its pieces are selected); the word baseline is right when the masked
+    word is ``unigram_word``.
 
     Args:
         model: ids ``(B, L)`` -> logits ``(B, L, V)`` (``build_mlm_model``).
         dataset: finite iterable of ``(masked_ids, targets, weights)`` batches.
         unigram_token: The baseline's prediction (``most_frequent_token`` of the training
             counts).
+        continuation: bool ``(vocab_size,)`` (``tokenizer.continuation``): adds the word
+            metrics.
+        unigram_word: Tuple of piece ids, the word baseline's prediction (``unigram_word``);
+            default ``(unigram_token,)``.
+        known_words: Optional set of words (tuples of piece ids): the word metrics are also
+            reported on the masked words in it (``known_*``), e.g. the words a word-level
+            vocabulary holds, so that two tokenizers are scored on the same words.
+        special_ids: Ids outside every word (``tokenizer.special_ids``).
 
     Returns:
         dict: ``masked_accuracy``, ``unigram_accuracy``, ``ratio`` (model / baseline; None
         when the baseline is 0), ``margin`` (model − baseline, in accuracy points as a
         fraction), ``loss`` (mean cross-entropy over the selected positions),
-        ``num_selected``.
+        ``num_selected``; with ``continuation`` also ``word_accuracy``,
+        ``unigram_word_accuracy``, ``word_ratio``, ``num_words``; with ``known_words`` also
+        ``known_word_accuracy``, ``known_unigram_word_accuracy``, ``known_word_ratio``,
+        ``num_known_words``.
     """
     correct = baseline = total = loss_sum = 0.0
+    word_counts = np.zeros((2, 3))  # rows: all / known words; columns: model, baseline, total
+    if unigram_word is None:
+        unigram_word = (int(unigram_token),)
+    unigram_word = tuple(int(i) for i in unigram_word)
     for masked_ids, targets, weights in dataset:
         logits = _numpy(model(masked_ids, training=False)).astype(np.float64)
         targets, weights = _numpy(targets), _numpy(weights).astype(np.float64)
-        correct += ((logits.argmax(-1) == targets) * weights).sum()
+        predictions = logits.argmax(-1)
+        correct += ((predictions == targets) * weights).sum()
         baseline += ((targets == unigram_token) * weights).sum()
         shifted = logits - logits.max(-1, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
         picked = np.take_along_axis(log_probs, targets[..., None].astype(np.int64), -1)[..., 0]
         loss_sum += (-picked * weights).sum()
         total += weights.sum()
+        if continuation is None:
+            continue
+        for row in range(targets.shape[0]):
+            for start, end in word_spans(targets[row], continuation, special_ids):
+                selected = weights[row, start:end] > 0
+                if not selected.any():
+                    continue
+                word = tuple(int(i) for i in targets[row, start:end])
+                hit = bool(
+                    np.all(
+                        predictions[row, start:end][selected] == targets[row, start:end][selected]
+                    )
+                )
+                scores = (hit, word == unigram_word, 1.0)
+                word_counts[0] += scores
+                if known_words is not None and word in known_words:
+                    word_counts[1] += scores
     if total == 0:
         raise ValueError("evaluate_mlm: the dataset has no selected position")
     accuracy, base = correct / total, baseline / total
-    return {
+    result = {
         "masked_accuracy": float(accuracy),
         "unigram_accuracy": float(base),
         "ratio": float(accuracy / base) if base > 0 else None,
@@ -154,6 +291,23 @@ def evaluate_mlm(model, dataset, unigram_token):
         "loss": float(loss_sum / total),
         "num_selected": int(total),
     }
+    for prefix, (hits, base_hits, count), wanted in (
+        ("", word_counts[0], continuation is not None),
+        ("known_", word_counts[1], continuation is not None and known_words is not None),
+    ):
+        if not wanted:
+            continue
+        accuracy = hits / count if count else math.nan
+        base = base_hits / count if count else math.nan
+        result.update(
+            {
+                f"{prefix}word_accuracy": float(accuracy),
+                f"{prefix}unigram_word_accuracy": float(base),
+                f"{prefix}word_ratio": float(accuracy / base) if base > 0 else None,
+                f"num_{prefix}words": int(count),
+            }
+        )
+    return result
 
 
 # === Fill-ins ===============================================================================
@@ -182,21 +336,26 @@ def _special_free(tokenizer, vocab_size):
     return allowed
 
 
-def fill_in(model, tokenizer, sentence, blank="_"):
-    """The model's completion of the blanks in ``sentence`` (one forward pass).
+def fill_in(model, tokenizer, sentence, blank="_", filler=None):
+    """The model's completion of the blanks in ``sentence`` (one forward pass; WordPiece: one
+    per blank and piece count).
 
     Args:
         model: ids ``(1, L)`` -> logits ``(1, L, V)``.
-        tokenizer: The ``TextTokenizer`` the model was trained with (word or char level).
+        tokenizer: The ``TextTokenizer`` (word or char level) or ``WordPieceTokenizer`` the
+            model was trained with.
         sentence: Text with blanks, e.g. ``"Deixa o menino ___ bola e __pren_____"``.
         blank: The blank character.
+        filler: WordPiece: a ``zoo.text.BlankFiller`` to reuse (built when None).
 
     Returns:
         The sentence with every blank filled. Word level keeps the other words as written and
         fills a blank word with the most likely vocabulary word (matching the visible letters
         of a partly blank word when some vocabulary word does); character level returns the
-        standardised (lowercased) text with one character per ``_``. Special tokens are never
-        proposed.
+        standardised (lowercased) text with one character per ``_``. WordPiece level fills
+        each blank with the training word (of up to 4 pieces) that the model scores best
+        among those matching the visible letters (``zoo.text.fill.BlankFiller``), keeping
+        punctuation around the blank. Special tokens are never proposed.
 
     Raises:
         ValueError: no blank, or the sentence is longer than the tokenizer's sequence length.
@@ -207,6 +366,16 @@ def fill_in(model, tokenizer, sentence, blank="_"):
     """
     if blank not in sentence:
         raise ValueError(f"fill_in: no blank {blank!r} in the sentence. Received: {sentence!r}")
+    if tokenizer.level == "wordpiece":
+        filler = filler or BlankFiller(model, tokenizer, top_k=1, blank=blank)
+        out = filler(tf.constant([sentence]))
+        fills = out["fills"].numpy()[0, : int(out["num_blanks"].numpy()[0]), 0]
+        if any(f == b"" for f in fills):
+            raise ValueError(
+                f"fill_in: a blank lies past sequence_length={tokenizer.sequence_length} "
+                f"pieces: {sentence!r}"
+            )
+        return out["sentences"].numpy()[0].decode("utf-8")
     vocabulary = tokenizer.vocabulary
     allowed = _special_free(tokenizer, len(vocabulary))
     length = tokenizer.sequence_length
@@ -250,7 +419,10 @@ def fill_in(model, tokenizer, sentence, blank="_"):
 
 def fill_in_examples(model, tokenizer, sentences=FILL_IN_EXAMPLES, blank="_"):
     """``[(sentence, completion), ...]`` for a few example sentences (the fill-in example first)."""
-    return [(s, fill_in(model, tokenizer, s, blank=blank)) for s in sentences]
+    filler = None
+    if tokenizer.level == "wordpiece":
+        filler = BlankFiller(model, tokenizer, top_k=1, blank=blank)
+    return [(s, fill_in(model, tokenizer, s, blank=blank, filler=filler)) for s in sentences]
 
 
 # === Plot ==================================================================================
