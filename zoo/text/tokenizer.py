@@ -76,7 +76,30 @@ def standardize_chars(texts):
     return tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
 
 
-class TextTokenizer:
+class JsonFileMixin:
+    """``save`` / ``load`` of a tokenizer's ``get_config()`` as a UTF-8 JSON file."""
+
+    def save(self, path):
+        """Writes the config and vocabulary as JSON (UTF-8); ``load`` reads it back."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(self.get_config(), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
+        return path
+
+    @classmethod
+    def load(cls, path):
+        try:
+            config = json.loads(read_utf8(path))
+        except json.JSONDecodeError as error:
+            raise DataError(
+                f"not a tokenizer JSON file ({error.msg})", file=path, field=f"line {error.lineno}"
+            ) from None
+        return cls.from_config(config)
+
+
+class TextTokenizer(JsonFileMixin):
     """Word- or character-level tokenizer that runs inside ``tf.data``.
 
     A thin owner of ``keras.layers.TextVectorization``: the vocabulary is built by ``adapt``
@@ -347,25 +370,6 @@ class TextTokenizer:
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-    def save(self, path):
-        """Writes the config and vocabulary as JSON (UTF-8); ``TextTokenizer.load`` reads it."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(self.get_config(), ensure_ascii=False, indent=1), encoding="utf-8"
-        )
-        return path
-
-    @classmethod
-    def load(cls, path):
-        try:
-            config = json.loads(read_utf8(path))
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"not a tokenizer JSON file ({error.msg})", file=path, field=f"line {error.lineno}"
-            ) from None
-        return cls.from_config(config)
 
     def __repr__(self):
         size = self.vocab_size if self._layer is not None else "not adapted"

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import collections
 import json
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -39,7 +38,13 @@ import tensorflow as tf
 from zoo.data.errors import DataError
 from zoo.ops.checks import check_int
 from zoo.text.corpora import read_utf8
-from zoo.text.tokenizer import RESERVED_TOKENS, UNK_TOKEN, TextTokenizer, standardize_words
+from zoo.text.tokenizer import (
+    RESERVED_TOKENS,
+    UNK_TOKEN,
+    JsonFileMixin,
+    TextTokenizer,
+    standardize_words,
+)
 
 __all__ = [
     "SUFFIX_INDICATOR",
@@ -122,7 +127,7 @@ def learn_wordpiece_vocabulary(word_counts, vocab_size, reserved_tokens=RESERVED
     return head + rest[: vocab_size - len(head)]
 
 
-class WordPieceTokenizer:
+class WordPieceTokenizer(JsonFileMixin):
     """WordPiece tokenizer (sub-words, ``##`` continuations) that runs inside ``tf.data``.
 
     Args:
@@ -350,25 +355,6 @@ class WordPieceTokenizer:
         if level != WORDPIECE_LEVEL:
             raise ValueError(f"not a WordPiece tokenizer config. Received: level={level!r}")
         return cls(**config)
-
-    def save(self, path):
-        """Writes the config, vocabulary and word counts as JSON (UTF-8)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(self.get_config(), ensure_ascii=False, indent=1), encoding="utf-8"
-        )
-        return path
-
-    @classmethod
-    def load(cls, path):
-        try:
-            config = json.loads(read_utf8(path))
-        except json.JSONDecodeError as error:
-            raise DataError(
-                f"not a tokenizer JSON file ({error.msg})", file=path, field=f"line {error.lineno}"
-            ) from None
-        return cls.from_config(config)
 
     def __repr__(self):
         size = self.vocab_size if self._tokenizer is not None else "not adapted"
