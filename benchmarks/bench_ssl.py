@@ -20,6 +20,10 @@ Protocol (fixed in advance; the same for every encoder):
 - Baselines: the same network from random init through the same probes; fully supervised
   (random init, 100 % of the labels) trained for ``--pretrain-minutes + --finetune-minutes``,
   the time a pretrained-then-fine-tuned encoder costs (one run).
+- The GAN (``"gan"``): its discriminator's feature tower is the encoder, probed like every
+  other. Collapse check: a small supervised classifier (the same encoder + a soft-max head, all
+  labels, ``--coverage-minutes`` of Adam) labels 1,000 generated images, and the smallest
+  class's share is reported (``zoo.ssl.gan.class_coverage``).
 - Colorization needs colour the grayscale image predicts, so it runs in its own section: on the
   RGB data given, or (grayscale data) on the RGB shapes set with class colours
   (``load_shapes_data(colors="by_class")``: hue set by the shape, lightness not). There every
@@ -29,11 +33,13 @@ Protocol (fixed in advance; the same for every encoder):
 Targets: at 1 % labels the best pretext encoder fine-tunes ≥ 5 points above random init
 (the means of the fine-tune runs);
 every pretext beats random init on the frozen linear probe; SimCLR ≥ rotation (linear probe);
-the gap to supervised is reported.
+the GAN's generated images cover every class (each ≥ 3 % of 1,000 samples); the gap to
+supervised is reported.
 
     python benchmarks/bench_ssl.py                          # ~35 min on 2 cores
     python benchmarks/bench_ssl.py --pretrain-minutes 1 --methods rotation simclr
     python benchmarks/bench_ssl.py --quick                  # a few minutes, smoke check
+    python benchmarks/bench_ssl.py --methods gan --pretrain-minutes 2 --finetune-repeats 1
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from zoo.data.classification import (  # noqa: E402
     subsample,
 )
 from zoo.ops import rgb_to_lab
+from zoo.ssl.gan import class_coverage
 from zoo.ssl.model import build_ssl_encoder
 from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder
 from zoo.training.cli import run_cli  # noqa: E402
@@ -69,6 +76,8 @@ from zoo.training.run_dir import write_json  # noqa: E402
 GRAY_METHODS = [m for m in SSL_METHODS if m != "colorization"]
 FRACTIONS = (0.01, 0.1)
 COLUMNS = ("linear", "knn", "linear@1%", "finetune@1%", "linear@10%", "finetune@10%")
+COVERAGE_SAMPLES = 1000  # generated images the coverage classifier labels
+MIN_CLASS_SHARE = 0.03  # the GAN's target: every class at least 3 % of them
 
 
 def build_arg_parser():
@@ -90,6 +99,12 @@ def build_arg_parser():
     parser.add_argument(
         "--max-test", type=int_at_least(1), default=None, help="subsample the test split"
     )
+    parser.add_argument(
+        "--coverage-minutes",
+        type=positive_float,
+        default=1.0,
+        help="training budget of the classifier that checks the GAN's class coverage",
+    )
     parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks it runs")
     parser.add_argument("--json", default=None, help="also write the results to this file")
@@ -100,6 +115,7 @@ def parse_args(argv=None):
     args = build_arg_parser().parse_args(argv)
     if args.quick:
         args.pretrain_minutes, args.finetune_minutes, args.finetune_repeats = 0.1, 0.05, 1
+        args.coverage_minutes = 0.1
         args.max_train, args.max_test = args.max_train or 2000, args.max_test or 500
     return args
 
@@ -113,6 +129,41 @@ def probe(encoder, train, test, args):
     return probe_encoder(
         encoder, train, test, FRACTIONS, args.finetune_minutes, args.seed, args.finetune_repeats
     )
+
+
+def coverage_classifier(train, test, minutes, seed):
+    """A quick supervised classifier for the GAN's class coverage: the benchmark's encoder + a
+    soft-max head, trained on all labels for ``minutes`` (BN statistics re-estimated after).
+
+    Returns:
+        ``(model images 0-255 -> logits, test accuracy)``.
+    """
+    import tensorflow as tf
+
+    from zoo.training.batchnorm import recalibrate_batchnorm
+    from zoo.training.callbacks import TimeBudget
+
+    encoder = encoder_for(train.image_shape, seed)
+    inputs = keras.Input(train.image_shape)
+    model = keras.Model(inputs, keras.layers.Dense(train.num_classes)(encoder(inputs)))
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    ds = tf.data.Dataset.from_tensor_slices((train.images.astype(np.float32), train.labels))
+    ds = ds.shuffle(len(train), seed=seed).batch(128).prefetch(tf.data.AUTOTUNE)
+    budget = TimeBudget(minutes, count_first_step=False, verbose=False)
+    model.fit(ds, epochs=100, callbacks=[budget], verbose=0)
+    recalibrate_batchnorm(model, train.images, seed=seed)
+    logits = model.predict(test.images.astype(np.float32), batch_size=512, verbose=0)
+    return model, float(np.mean(np.argmax(logits, axis=1) == test.labels))
+
+
+def gan_coverage(gan, classifier, num_classes, seed):
+    """Shares of each class the classifier predicts among ``COVERAGE_SAMPLES`` generated
+    images (``zoo.ssl.gan.class_coverage``)."""
+    samples = gan.generate(COVERAGE_SAMPLES, seed=seed)
+    return class_coverage(samples, classifier, num_classes=num_classes)
 
 
 def lightness(data):
@@ -130,6 +181,10 @@ def run_section(methods, train, test, args, title, pretrain_images=None):
     start = time.monotonic()
     rows["random init"] = probe(encoder_for(train.image_shape, args.seed), train, test, args)
     print(f"random init probed ({time.monotonic() - start:.0f} s)", flush=True)
+    classifier = None
+    if "gan" in methods:
+        classifier, accuracy = coverage_classifier(train, test, args.coverage_minutes, args.seed)
+        print(f"coverage classifier: test accuracy {accuracy:.4f}", flush=True)
     for method in methods:
         t0 = time.monotonic()
         encoder = encoder_for(train.image_shape, args.seed)
@@ -144,6 +199,16 @@ def run_section(methods, train, test, args, title, pretrain_images=None):
         )
         rows[method] = probe(encoder, train, test, args)
         rows[method]["pretrain_steps"] = result.steps
+        if method == "gan":
+            shares = gan_coverage(result.model, classifier, train.num_classes, args.seed)
+            rows[method]["class_shares"] = [float(v) for v in shares]
+            rows[method]["min_class_share"] = float(shares.min())
+            print(
+                f"gan: smallest class share among {COVERAGE_SAMPLES} generated images "
+                f"{shares.min():.3f} (class {train.class_names[int(shares.argmin())]}); shares "
+                + " ".join(f"{v:.3f}" for v in shares),
+                flush=True,
+            )
         print(
             f"{method}: {result.steps} steps in {result.seconds:.0f} s, probed in "
             f"{time.monotonic() - t0 - result.seconds:.0f} s",
@@ -195,6 +260,10 @@ def check_targets(rows):
         ]
     if "simclr" in rows and "rotation" in rows:
         checks["simclr>=rotation_linear"] = rows["simclr"]["linear"] >= rows["rotation"]["linear"]
+    if "min_class_share" in rows.get("gan", {}):
+        share = rows["gan"]["min_class_share"]
+        checks["gan_min_class_share"] = share
+        checks[f"gan_every_class>={100 * MIN_CLASS_SHARE:g}%"] = share >= MIN_CLASS_SHARE
     supervised = rows["supervised (100 %)"]["finetune@100%"]
     best_linear = max(pretexts, key=lambda m: rows[m]["linear"])
     checks["gap_to_supervised_points"] = {

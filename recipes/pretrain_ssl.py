@@ -1,7 +1,7 @@
 """Self-supervised pretraining: learn an encoder from unlabeled images, then probe it.
 
 Description: pretrains `zoo.build_ssl_encoder` with one self-supervised method (`--task`:
-    rotation, jigsaw, colorization, inpainting, denoising, deepcluster, simclr, vae) on the
+    rotation, jigsaw, colorization, inpainting, denoising, deepcluster, simclr, vae, gan) on the
     UNLABELED training images for `--time-budget` minutes (`zoo.ssl.pretrain_encoder`), then
     measures what it learned against the same network at random init: a linear probe
     (logistic regression on frozen features) and a weighted k-NN probe with all labels, and, for
@@ -9,7 +9,8 @@ Description: pretrains `zoo.build_ssl_encoder` with one self-supervised method (
     that share of the labels (`--finetune-minutes` each). Writes metrics.json, the loss curve,
     the probe accuracies and sample pretext inputs / outputs as PNG, saves the encoder
     (`encoder.keras`) and exports it (SavedModel images -> features, `.tflite`) with
-    `verify_export`.
+    `verify_export`. A GAN also writes a grid of generated images every `--sample-every`
+    epochs (`gan_samples/`).
 Data: scikit-learn digits by default (always available), `--data fashion_mnist` (the Debian
     package's IDX files), `--data shapes` (RGB, generated in code), `--data shapes_by_class`
     (the same with each shape's hue set by its class and its lightness not: the default for
@@ -22,6 +23,7 @@ Runtime: --time-budget (3 minutes) + probes (about 2 minutes); `--smoke` under a
     python recipes/pretrain_ssl.py --task rotation
     python recipes/pretrain_ssl.py --task simclr --data fashion_mnist --time-budget 10
     python recipes/pretrain_ssl.py --task inpainting --option mask=irregular
+    python recipes/pretrain_ssl.py --task gan --data fashion_mnist --time-budget 5
     python recipes/pretrain_ssl.py --task colorization --smoke
 """
 
@@ -41,6 +43,7 @@ import numpy as np  # noqa: E402
 from zoo.data.classification import load_classification_data, subsample  # noqa: E402
 from zoo.export import export_encoder  # noqa: E402
 from zoo.metrics.plots import image_grid, plot_bars, plot_history  # noqa: E402
+from zoo.ssl.gan import GANSampleGrid
 from zoo.ssl.model import build_ssl_encoder
 from zoo.ssl.pretrain import SSL_METHODS, pretrain_encoder, sample_rows
 from zoo.training import build_parser, configure, parse_flags  # noqa: E402
@@ -87,14 +90,27 @@ def build_arg_parser():
         default=[],
         metavar="KEY=VALUE",
         help="method options (e.g. mask=irregular, mode=quantized, noise=masking, "
-        "num_permutations=30, temperature=0.2, latent_dim=32, k=100; augment=null turns off "
-        "rotation's default flips and shifts)",
+        "num_permutations=30, temperature=0.2, latent_dim=32, k=100, label_smoothing=0.1; "
+        "augment=null turns off rotation's default flips and shifts)",
     )
     group.add_argument("--backbone", default="small_cnn", help="build_ssl_encoder backbone")
     group.add_argument(
         "--width", type=int_at_least(1), default=32, help="encoder width (first stage)"
     )
-    group.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    group.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="Adam learning rate (default 1e-3; gan: the discriminator's, default 2e-4 with "
+        "beta_1 0.5 as in the DCGAN paper, and the generator's is 5x it unless "
+        "--option generator_learning_rate=...)",
+    )
+    group.add_argument(
+        "--sample-every",
+        type=int_at_least(1),
+        default=5,
+        help="gan: epochs between grids of generated images (gan_samples/)",
+    )
     group.add_argument("--on-device", action="store_true", help="label batches in the model")
     group.add_argument(
         "--label-fractions", type=_fractions, default=[0.01, 0.1], help="low-label probes"
@@ -157,6 +173,9 @@ def main(argv=None):
     encoder = build_ssl_encoder(train.image_shape, **encoder_options, name="ssl_encoder")
 
     # === Pretraining (labels unused) ===
+    callbacks = [keras.callbacks.CSVLogger(str(run.path / "history.csv"))]
+    if args.task == "gan":
+        callbacks.append(GANSampleGrid(run.path / "gan_samples", every=args.sample_every))
     result = pretrain_encoder(
         args.task,
         train.images,
@@ -168,7 +187,7 @@ def main(argv=None):
         labels=train.labels if args.task == "deepcluster" else None,
         options=options,
         on_device=args.on_device,
-        callbacks=[keras.callbacks.CSVLogger(str(run.path / "history.csv"))],
+        callbacks=callbacks,
         verbose=args.verbose,
     )
     print(f"pretrained {result.steps} steps in {result.seconds:.0f} s")
@@ -193,7 +212,7 @@ def main(argv=None):
         print(f"{name:<12}", " ".join(f"{k}={v:.4f}" for k, v in metrics[name].items()))
 
     # === Plots ===
-    if result.history.get("loss"):
+    if any(result.history.values()):
         plot_history(result.history, run.path / "loss.png", title=f"{args.task} pretraining")
     plot_bars(
         {

@@ -44,6 +44,7 @@ _BUILDERS = {
     "build_pretext_model": "zoo.ssl.model",
     "build_simclr": "zoo.ssl.simclr",
     "build_vae": "zoo.ssl.vae",
+    "build_gan": "zoo.ssl.gan",
     "build_text_encoder": "zoo.text.model",
     "build_mlm_model": "zoo.text.model",
     "build_clip": "zoo.multimodal.model",

@@ -1,11 +1,23 @@
-"""Probes: label fractions, linear / k-NN probes vs brute force, fine-tuning leaves the encoder."""
+"""Probes: label fractions, linear / k-NN probes vs brute force, the linear probe runs to
+convergence quietly, fine-tuning leaves the encoder."""
+
+import warnings
 
 import keras
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
-from zoo.data.classification import ClassificationData
-from zoo.training.probes import features, fine_tune, knn_probe, label_fraction, linear_probe
+from zoo.data.classification import ClassificationData, load_shapes_data
+from zoo.ssl.model import build_ssl_encoder
+from zoo.training.probes import (
+    LINEAR_PROBE_MAX_ITER,
+    features,
+    fine_tune,
+    knn_probe,
+    label_fraction,
+    linear_probe,
+)
 
 
 def _blobs(n_per_class=30, classes=3, dim=6, spread=0.3, seed=0):
@@ -71,6 +83,49 @@ def test_probe_rejects_mismatched_features():
     x, y = _blobs()
     with pytest.raises(ValueError, match="differ in length"):
         linear_probe((x[:-1], x), _data(x, y), _data(x, y))
+
+
+@pytest.fixture(scope="module")
+def shape_features():
+    """A small realistic probe: the 128-d features of a random-init zoo encoder on the
+    synthetic shapes set (pooled ReLU features, strongly correlated, like the benchmark's).
+    L-BFGS needs 257 iterations on them: more than the old default of 200."""
+    keras.utils.set_random_seed(0)
+    train, test = load_shapes_data(num_train=1000, num_test=300, seed=0)
+    encoder = build_ssl_encoder(train.image_shape, width=32)
+    return (features(encoder, train.images), features(encoder, test.images)), train, test
+
+
+def _convergence_warnings(caught):
+    return [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_linear_probe_default_converges_without_a_warning(shape_features):
+    pair, train, test = shape_features
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        default = linear_probe(pair, train, test)
+        doubled = linear_probe(pair, train, test, max_iter=2 * LINEAR_PROBE_MAX_ITER)
+    assert not _convergence_warnings(caught)
+    assert default["converged"] and doubled["converged"]
+    assert 200 < default["iterations"] < LINEAR_PROBE_MAX_ITER
+    # converged: more iterations change nothing
+    assert doubled["iterations"] == default["iterations"]
+    assert doubled["accuracy"] == default["accuracy"]
+    assert doubled["train_accuracy"] == default["train_accuracy"]
+
+
+def test_linear_probe_that_stops_short_says_so_in_its_result(shape_features):
+    pair, train, test = shape_features
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        short = linear_probe(pair, train, test, max_iter=5)
+    assert not _convergence_warnings(caught)
+    assert not short["converged"] and short["iterations"] == 5
+    assert 0.0 <= short["accuracy"] <= 1.0
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="max_iter"):
+            linear_probe(pair, train, test, max_iter=bad)
 
 
 def _tiny_encoder():

@@ -15,6 +15,12 @@ from zoo.ssl.deepcluster import (
     DeepCluster,
     DeepClusterCallback,
 )
+from zoo.ssl.gan import (
+    GAN,
+    GANSampleGrid,
+    build_gan,
+    class_coverage,
+)
 from zoo.ssl.kmeans import (
     kmeans,
 )
@@ -79,6 +85,7 @@ __all__ = [
     "ab_bins",
     "as_seed",
     "batch_seed",
+    "build_gan",
     "build_pretext_model",
     "build_simclr",
     "build_ssl_encoder",
@@ -125,4 +132,7 @@ __all__ = [
     "SSL_METHODS",
     "TASKS",
     "VAE",
+    "GAN",
+    "GANSampleGrid",
+    "class_coverage",
 ]

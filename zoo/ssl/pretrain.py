@@ -10,6 +10,8 @@ budget and returns it with the training history:
   ``zoo.ssl.model.build_pretext_model`` adds the task's head, ``zoo.ssl.pretext_loss``;
 - ``"simclr"``: ``zoo.ssl.simclr.build_simclr`` (two augmented views, NT-Xent);
 - ``"vae"``: ``zoo.ssl.vae.build_vae`` (ELBO; the encoder's features are probed);
+- ``"gan"``: ``zoo.ssl.gan.build_gan`` (a DCGAN whose discriminator's feature tower is the
+  encoder; its batch-norm statistics are re-estimated on the real images after training);
 - ``"deepcluster"``: ``zoo.ssl.deepcluster.DeepCluster`` with its ``DeepClusterCallback``
   (k-means pseudo-labels every epoch, cluster-balanced batches).
 
@@ -47,7 +49,11 @@ DEEPCLUSTER_HEAD_WARMUP_STEPS = 300  # head-only steps on the cached features af
 DEEPCLUSTER_AUGMENT = {"crop_scale": (0.5, 1.0), "grayscale_prob": 0.0, "blur_prob": 0.0}
 
 
-SSL_METHODS = (*TRANSFORM_TASKS, "simclr", "vae", "deepcluster")
+SSL_METHODS = (*TRANSFORM_TASKS, "simclr", "vae", "deepcluster", "gan")
+# Adam's learning rate when ``pretrain_encoder`` is given none: for the GAN the DCGAN paper's
+# 2e-4 (``zoo.ssl.gan.GAN_ADAM``, the discriminator's; the generator's is 5x), 1e-3 for every
+# other method.
+DEFAULT_LEARNING_RATE = 1e-3
 
 # The default augmentation of a pretext task's image stream, before the task labels a batch
 # (``zoo.data.classification.make_augmentation`` keyword arguments). Rotation: random
@@ -66,8 +72,8 @@ class PretrainResult(NamedTuple):
 
     Attributes:
         encoder: the trained encoder (images 0–255 → features), the object passed in if any.
-        model: the training model (pretext model, ``SimCLR``, ``VAE`` or ``DeepCluster``), for
-            plots of its outputs.
+        model: the training model (pretext model, ``SimCLR``, ``VAE``, ``DeepCluster`` or
+            ``GAN``), for plots of its outputs.
         history: per-epoch lists (``loss``, ...).
         seconds: wall-clock training time.
         steps: optimisation steps taken.
@@ -176,7 +182,7 @@ def pretrain_encoder(
     encoder=None,
     minutes=2.0,
     batch_size=128,
-    learning_rate=1e-3,
+    learning_rate=None,
     seed=0,
     labels=None,
     options=None,
@@ -196,7 +202,10 @@ def pretrain_encoder(
             ``build_ssl_encoder(images.shape[1:], **encoder_options)``.
         minutes: training budget (``zoo.training.callbacks.TimeBudget``).
         batch_size: images per batch.
-        learning_rate: Adam learning rate (also DeepCluster's; pass ``options={"optimizer":
+        learning_rate: Adam learning rate; ``None``: 1e-3, and for the GAN the DCGAN paper's
+            2e-4. For the GAN it is the discriminator's (the encoder's); the generator's is 5x
+            it unless ``options={"generator_learning_rate": ...}``, and Adam's ``beta_1`` is
+            0.5 for both. DeepCluster uses it too (pass ``options={"optimizer":
             keras.optimizers.SGD(0.05, momentum=0.9)}`` for the paper's). DeepCluster epochs
             draw ``min(N, DEEPCLUSTER_EPOCH_SAMPLES)`` images unless ``num_samples`` is given;
             they train on random crops, flips and colour jitter (``DEEPCLUSTER_AUGMENT``) and warm
@@ -207,10 +216,11 @@ def pretrain_encoder(
         options: method options: the transform's for a pretext task (``num_permutations``,
             ``mode``, ``mask``, ``noise``, …, and ``augment``, the image stream's augmentation
             before labelling: see ``pretext_augmentation``; rotation flips and shifts by
-            default, ``augment=None`` turns it off), ``build_simclr`` / ``build_vae`` keyword
-            arguments otherwise, and for DeepCluster those of ``DeepCluster`` (``k``,
-            ``hidden_units``, ``augment_options``), ``compile`` (``optimizer``,
-            ``head_optimizer``) and ``DeepClusterCallback`` (``pca_dim``, ``every``, …).
+            default, ``augment=None`` turns it off), ``build_simclr`` / ``build_vae`` /
+            ``build_gan`` keyword arguments otherwise (and ``generator_learning_rate`` for the
+            GAN), and for DeepCluster those of ``DeepCluster`` (``k``, ``hidden_units``,
+            ``augment_options``), ``compile`` (``optimizer``, ``head_optimizer``) and
+            ``DeepClusterCallback`` (``pca_dim``, ``every``, …).
         encoder_options: ``build_ssl_encoder`` keyword arguments when ``encoder`` is None.
         on_device: pretext tasks only: label batches inside the training step
             (``OnDevicePretext``) instead of in tf.data.
@@ -226,6 +236,12 @@ def pretrain_encoder(
     if not minutes > 0:
         raise ValueError(f"minutes must be > 0. Received: minutes={minutes!r}")
     images = _check_images(images)
+    if learning_rate is None and method == "gan":
+        from zoo.ssl.gan import GAN_ADAM
+
+        learning_rate = GAN_ADAM["learning_rate"]
+    elif learning_rate is None:
+        learning_rate = DEFAULT_LEARNING_RATE
     keras.utils.set_random_seed(seed)
     if encoder is None:
         from zoo.ssl.model import build_ssl_encoder
@@ -260,7 +276,14 @@ def pretrain_encoder(
             shuffle=False,  # the stream is shuffled in tf.data
         )
         history = fit.history
-        steps = steps_per_epoch * len(history.get("loss", []))
+        # the optimizer's count: a time budget can stop training within an epoch
+        steps = int(model.optimizer.iterations)
+        if method == "gan":
+            # the moving statistics followed real and generated batches in turn: the probed
+            # features are those of real images
+            from zoo.training.batchnorm import recalibrate_batchnorm
+
+            recalibrate_batchnorm(encoder, images, seed=seed)
     return PretrainResult(encoder, model, history, time.monotonic() - start, steps)
 
 
@@ -280,6 +303,18 @@ def _keras_method(method, encoder, images, batch_size, learning_rate, seed, opti
 
         model = build_vae(encoder, images.shape[1:], seed=seed, **options)
         model.compile(optimizer)
+        return model, stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    if method == "gan":
+        from zoo.ssl.gan import GAN_ADAM, GAN_GENERATOR_ADAM, build_gan
+
+        options = dict(options)
+        ratio = GAN_GENERATOR_ADAM["learning_rate"] / GAN_ADAM["learning_rate"]
+        generator_lr = options.pop("generator_learning_rate", ratio * learning_rate)
+        model = build_gan(encoder, images.shape[1:], seed=seed, **options)
+        model.compile(
+            keras.optimizers.Adam(**{**GAN_ADAM, "learning_rate": learning_rate}),
+            keras.optimizers.Adam(**{**GAN_GENERATOR_ADAM, "learning_rate": generator_lr}),
+        )
         return model, stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     from zoo.ssl import OnDevicePretext, make_pretext_dataset, pretext_transform
@@ -352,8 +387,8 @@ def sample_rows(result, method, images, seed=0, options=None, count=6):
         ``(rows, columns, row_labels)``: per method, e.g. denoising → (noisy, denoised, clean);
         inpainting → (masked, filled in, original); colorization → (L input, predicted colour,
         true colour); rotation / jigsaw → (input, original) labelled "true / predicted";
-        VAE → (image, reconstruction); SimCLR → (view 1, view 2); DeepCluster → one row per
-        cluster with its members.
+        VAE → (image, reconstruction); SimCLR → (view 1, view 2); GAN → (a real image, three
+        generated ones, from ``seed``); DeepCluster → one row per cluster with its members.
     """
     import tensorflow as tf
 
@@ -370,6 +405,12 @@ def sample_rows(result, method, images, seed=0, options=None, count=6):
             ["image", "reconstruction"],
             None,
         )
+    if method == "gan":
+        generated = result.model.generate(3 * len(images), seed=seed).reshape(
+            len(images), 3, *images.shape[1:]
+        )
+        rows = [[x / 255.0, *(g / 255.0)] for x, g in zip(images, generated, strict=True)]
+        return rows, ["real", "generated", "generated", "generated"], None
     if method == "simclr":
         from zoo.ssl.simclr import simclr_augment
 

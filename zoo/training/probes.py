@@ -5,7 +5,7 @@ The protocol of the self-supervised family (fixed in advance, the same for every
 - features = the encoder's output (the pooled vector after its last conv stage; what
   self-supervised encoders return), computed with ``training=False``;
 - ``linear_probe``: multinomial logistic regression (scikit-learn, L-BFGS, the standard tool)
-  on standardised frozen features;
+  on standardised frozen features, trained to convergence (``LINEAR_PROBE_MAX_ITER``);
 - ``knn_probe``: weighted k-NN vote (cosine, k = 20, weights exp(sim / 0.07) as in
   Wu et al. 2018) over the frozen training features, exact search by
   ``zoo.metrics.retrieval.knn_search``;
@@ -22,14 +22,16 @@ Example:
 from __future__ import annotations
 
 import time
+import warnings
 
 import keras
 import numpy as np
 
 from zoo.metrics.retrieval import compute_embeddings, knn_search
-from zoo.ops.checks import check_fraction
+from zoo.ops.checks import check_fraction, check_int
 
 __all__ = [
+    "LINEAR_PROBE_MAX_ITER",
     "features",
     "fine_tune",
     "knn_probe",
@@ -38,6 +40,13 @@ __all__ = [
     "linear_probe",
     "probe_encoder",
 ]
+
+# L-BFGS iterations of the linear probe. On the 128-d features of a random-init
+# build_ssl_encoder((28, 28, 1)) (width 32), Fashion-MNIST, scikit-learn's defaults (tol 1e-4,
+# C = 1) converge after 623 iterations on all 60,000 training rows, 460 on 10 % and 230 on 1 %;
+# 200 stopped short (accuracy 0.8229 against 0.8251 converged). 1000 leaves a margin; a probe
+# that still stops short says so in its result instead of warning.
+LINEAR_PROBE_MAX_ITER = 1000
 
 
 def label_fraction_indices(labels, fraction, seed=0):
@@ -78,32 +87,54 @@ def features(encoder, images, batch_size=512):
     return out.reshape(len(out), -1)
 
 
-def linear_probe(encoder, train, test, max_iter=200, c=1.0, batch_size=512):
+def linear_probe(encoder, train, test, max_iter=LINEAR_PROBE_MAX_ITER, c=1.0, batch_size=512):
     """Multinomial logistic regression on standardised frozen features (scikit-learn L-BFGS).
+
+    Trained until L-BFGS converges (scikit-learn's tolerance) or ``max_iter`` iterations. A
+    probe that stops at ``max_iter`` raises and prints nothing: the result says so
+    (``converged`` False), so a table of probes stays readable and can be checked.
 
     Args:
         encoder: image → feature model, or a precomputed ``(train_features, test_features)``
             pair.
         train, test: ``ClassificationData``.
-        max_iter: L-BFGS iterations.
+        max_iter: most L-BFGS iterations (``LINEAR_PROBE_MAX_ITER``, enough for the zoo's
+            128-d encoder features on Fashion-MNIST).
         c: inverse L2 regularisation strength (scikit-learn's ``C``).
         batch_size: feature extraction batch.
 
     Returns:
-        ``{"accuracy": float, "train_accuracy": float, "seconds": float}``.
+        ``{"accuracy": float, "train_accuracy": float, "seconds": float, "converged": bool,
+        "iterations": int}`` (``iterations``: the L-BFGS iterations run).
     """
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
+    max_iter = check_int("max_iter", max_iter)
     start = time.monotonic()
     f_train, f_test = _features_pair(encoder, train, test, batch_size)
     scaler = StandardScaler().fit(f_train)
     clf = LogisticRegression(C=c, max_iter=max_iter)
-    clf.fit(scaler.transform(f_train), train.labels)
+    # One BLAS / OpenMP thread: an iteration is a few milliseconds of work, and on a shared
+    # 2-core CPU spinning threads made the fit 35x slower (20 iterations on 5,000 x 128
+    # features: 10.7 s with 2 threads, 0.30 s with one).
+    with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        clf.fit(scaler.transform(f_train), train.labels)
+    converged = True
+    for w in caught:  # scikit-learn's "failed to converge" becomes a field; the rest pass on
+        if issubclass(w.category, ConvergenceWarning):
+            converged = False
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return {
         "accuracy": float(np.mean(clf.predict(scaler.transform(f_test)) == test.labels)),
         "train_accuracy": float(np.mean(clf.predict(scaler.transform(f_train)) == train.labels)),
         "seconds": time.monotonic() - start,
+        "converged": converged,
+        "iterations": int(np.max(clf.n_iter_)),
     }
 
 
