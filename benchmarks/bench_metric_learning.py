@@ -18,7 +18,8 @@ Sections (all printed; ``--json`` also writes the numbers):
    LFW-protocol accuracy, ROC AUC, VAL@FAR=1e-3.
 3. Zero-shot: each of ``--models`` trained on classes 0-4 only (``--zero-shot-minutes``, default
    ``--minutes``), seen (0-4) and unseen (5-9) classes against raw pixels and the untrained
-   network. Unseen-class queries search the gallery of
+   network, and for each network its second block's flattened feature map
+   (``feature_readout``). Unseen-class queries search the gallery of
    unseen-class train images (never trained on), plus the leave-one-out test protocol.
 
     python benchmarks/bench_metric_learning.py                 # full: ~8 x --minutes (10)
@@ -66,6 +67,7 @@ from zoo.metric_learning.model import (  # noqa: E402
     build_embedding_model,
     build_siamese,
     build_triplet,
+    feature_readout,
 )
 from zoo.metric_learning.sampling import (  # noqa: E402
     HardMiningCallback,
@@ -607,6 +609,9 @@ def main(argv=None):
         zero_runs = {}
         for name in models:
             encoders[name], zero_runs[name] = MODELS[name](seen_train, zs_minutes, args.seed)
+        # the second block's feature map, flattened (feature_readout): what transfers
+        for name in ["untrained net", *models]:
+            encoders[f"{name}, block-2 readout"] = feature_readout(encoders[name])
         zero, loo = {}, {}
         for who, enc in encoders.items():
             for part, (tr, te) in (

@@ -15,6 +15,7 @@ from zoo.metric_learning.model import (
     build_siamese,
     build_triplet,
     build_two_tower,
+    feature_readout,
 )
 
 
@@ -213,3 +214,21 @@ def test_builders_reject_bad_encoders():
         build_siamese("not a model")
     with pytest.raises(ValueError, match="projection_dim"):
         build_two_tower(tiny_encoder(), tiny_encoder(), projection_dim=0)
+
+
+def test_feature_readout_is_the_normalised_flattened_inner_map_with_shared_weights():
+    encoder = tiny_encoder()
+    x = images(3, seed=7)
+    readout = feature_readout(encoder, "cnn_relu1_1")
+    inner = keras.Model(encoder.inputs, encoder.get_layer("cnn_relu1_1").output)(x)
+    flat = np.asarray(inner).reshape(3, -1)
+    expected = flat / np.linalg.norm(flat, axis=1, keepdims=True)
+    got = np.asarray(readout(x))
+    assert got.shape == (3, 6 * 6 * 8)  # 12 px pooled once, width 4 doubled
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # the same variables: a change to the encoder shows in the readout
+    conv = encoder.get_layer("cnn_conv0_0")
+    conv.kernel.assign(conv.kernel * 2.0 + 0.1)
+    assert not np.allclose(np.asarray(readout(x)), got)
+    with pytest.raises(ValueError, match="layer must name a layer"):
+        feature_readout(encoder, "no_such_layer")

@@ -26,6 +26,7 @@ from zoo.metric_learning.model import (
     build_siamese,
     build_triplet,
     build_two_tower,
+    feature_readout,
 )
 from zoo.metric_learning.sampling import (
     HardMiningCallback,
@@ -53,6 +54,7 @@ __all__ = [
     "edge_sketches",
     "sketch_pair_batches",
     "build_embedding_model",
+    "feature_readout",
     "build_siamese",
     "build_triplet",
     "build_two_tower",
