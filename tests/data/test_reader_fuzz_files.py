@@ -85,7 +85,7 @@ def test_idx_corrupted(tmp_path, how, position, payload, gzipped):
     elif how == "empty":
         data = b""
     path = tmp_path / "x-idx3-ubyte"
-    path.write_bytes(gzip.compress(data) if gzipped else data)
+    path.write_bytes(gzip.compress(data, mtime=0) if gzipped else data)
     array = read_or_error(path)
     if array is not None:  # whatever it read is exactly what the bytes say
         header = 4 + 4 * data[3]
@@ -105,7 +105,7 @@ def test_idx_corrupted(tmp_path, how, position, payload, gzipped):
 def test_idx_dims_that_claim_gigabytes(tmp_path, dims, type_code, gzipped):
     data = idx_bytes(VALID, type_code=type_code, dims=dims)
     path = tmp_path / "x-idx3-ubyte.gz"
-    path.write_bytes(gzip.compress(data) if gzipped else data)
+    path.write_bytes(gzip.compress(data, mtime=0) if gzipped else data)
     tracemalloc.start()
     try:
         array = read_or_error(path)
@@ -121,7 +121,7 @@ def test_idx_dims_that_claim_gigabytes(tmp_path, dims, type_code, gzipped):
 def test_idx_gigabyte_claim_message(tmp_path, gzipped):
     data = idx_bytes(VALID, dims=(60000, 28, 28_000))
     path = tmp_path / "train-images-idx3-ubyte"
-    path.write_bytes(gzip.compress(data) if gzipped else data)
+    path.write_bytes(gzip.compress(data, mtime=0) if gzipped else data)
     with pytest.raises(DataError, match=r"header shape \[60000, 28, 28000\]") as caught:
         read_idx(path)
     assert caught.value.file == str(path) and caught.value.value == 24
@@ -131,7 +131,7 @@ def test_idx_gigabyte_claim_message(tmp_path, gzipped):
     "data, message",
     [
         (b"\x1f\x8b\x08\x00garbage", "cannot read gzip-compressed IDX file"),
-        (gzip.compress(idx_bytes(VALID))[:-9], "cannot read gzip-compressed IDX file"),
+        (gzip.compress(idx_bytes(VALID), mtime=0)[:-9], "cannot read gzip-compressed IDX file"),
         (b"\x00\x00\x08", "file too short for an IDX header"),
         (b"\x00\x00\x08\x03\x00\x00", "file too short for 3 dimension sizes"),
         (b"\x08\x03\x00\x00" + bytes(30), "magic number must start with two zero bytes"),
@@ -147,7 +147,7 @@ def test_idx_specific_failures(tmp_path, data, message):
 
 
 def test_idx_corrupt_deflate_stream(tmp_path):
-    packed = bytearray(gzip.compress(idx_bytes(VALID), compresslevel=0))
+    packed = bytearray(gzip.compress(idx_bytes(VALID), compresslevel=0, mtime=0))
     packed[10] = 0x07  # an invalid deflate block type: zlib.error inside gzip
     path = tmp_path / "bad.gz"
     path.write_bytes(bytes(packed))
@@ -180,7 +180,7 @@ def _fashion_folder(root, labels=None, images_dims=None):
             idx_bytes(images, dims=images_dims)
         )
         (root / (FASHION_MNIST_FILES[f"{split}_labels"] + ".gz")).write_bytes(
-            gzip.compress(idx_bytes(y))
+            gzip.compress(idx_bytes(y), mtime=0)
         )
     return root
 
