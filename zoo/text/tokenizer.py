@@ -76,6 +76,19 @@ def standardize_chars(texts):
     return tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
 
 
+def training_texts(texts):
+    """``adapt``'s input as a non-empty list of strings: a string, a list of strings or a
+    (batched or not) string dataset."""
+    if isinstance(texts, tf.data.Dataset):
+        if texts.element_spec.shape.rank:
+            texts = texts.unbatch()
+        texts = [t.decode("utf-8") for t in texts.as_numpy_iterator()]
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        raise ValueError("adapt needs at least one text. Received: an empty list")
+    return texts
+
+
 class JsonFileMixin:
     """``save`` / ``load`` of a tokenizer's ``get_config()`` as a UTF-8 JSON file."""
 
@@ -197,13 +210,7 @@ class TextTokenizer(JsonFileMixin):
         Returns:
             self.
         """
-        if isinstance(texts, tf.data.Dataset):
-            if texts.element_spec.shape.rank:
-                texts = texts.unbatch()
-            texts = [t.decode("utf-8") for t in texts.as_numpy_iterator()]
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            raise ValueError("adapt needs at least one text. Received: an empty list")
+        texts = training_texts(texts)
         counts = collections.Counter()
         for start in range(0, len(texts), 4096):
             for tokens in self.split(texts[start : start + 4096]):

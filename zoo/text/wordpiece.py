@@ -44,6 +44,7 @@ from zoo.text.tokenizer import (
     JsonFileMixin,
     TextTokenizer,
     standardize_words,
+    training_texts,
 )
 
 __all__ = [
@@ -200,13 +201,7 @@ class WordPieceTokenizer(JsonFileMixin):
         Returns:
             self.
         """
-        if isinstance(texts, tf.data.Dataset):
-            if texts.element_spec.shape.rank:
-                texts = texts.unbatch()
-            texts = [t.decode("utf-8") for t in texts.as_numpy_iterator()]
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts:
-            raise ValueError("adapt needs at least one text. Received: an empty list")
+        texts = training_texts(texts)
         counts = collections.Counter()
         for start in range(0, len(texts), 4096):
             for words in self.split(texts[start : start + 4096]):
