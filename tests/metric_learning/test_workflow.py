@@ -21,10 +21,10 @@ from zoo.metric_learning.workflow import (
 from zoo.training import parse_flags
 
 
-def toy(n_per_class=8, classes=4, seed=0):
+def toy(n_per_class=8, classes=4, seed=0, size=6):
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(classes), n_per_class)
-    images = rng.integers(0, 40, (len(labels), 6, 6, 1)).astype(np.uint8)
+    images = rng.integers(0, 40, (len(labels), size, size, 1)).astype(np.uint8)
     images[:, 2:4, 2:4, 0] = (labels * 60)[:, None, None]  # the class is in the pixels
     return ClassificationData(images, labels, [f"c{i}" for i in range(classes)], "toy")
 
@@ -66,3 +66,25 @@ def test_evaluate_against_pixels_table_and_json(tmp_path):
     assert len(lines[1].split()) == 2 + len(METRIC_KEYS)
     path = write_metrics(results, tmp_path / "run" / "metrics.json")
     assert json.loads(path.read_text())["unseen"]["model"]["recall@1"] == 1.0
+
+
+def test_unseen_classes_get_the_readout_row_and_only_they():
+    from zoo.metric_learning import build_embedding_model, feature_readout
+
+    train, test = toy(size=16), toy(seed=1, size=16)  # 16 px: small_cnn has its second block
+    parts = holdout_splits(train, test, [2, 3])
+    encoder = build_embedding_model((16, 16, 1), embedding_dim=8, width=4)
+    results = evaluate_against_pixels(encoder, parts, num_pairs=40, seed=0)
+    assert list(results["unseen"]) == ["model", "readout", "raw_pixels"]
+    assert list(results["seen"]) == ["model", "raw_pixels"]
+    unseen_train, unseen_test = parts["unseen"]
+    want = evaluate_against_pixels(
+        feature_readout(encoder), {"all": parts["unseen"]}, num_pairs=40, seed=0
+    )["all"]["model"]
+    assert results["unseen"]["readout"] == want
+    assert len(metrics_table(results).splitlines()) == 6
+    # None, or a function without layers, leaves the row out
+    assert (
+        "readout"
+        not in evaluate_against_pixels(encoder, parts, num_pairs=40, readout_layer=None)["unseen"]
+    )

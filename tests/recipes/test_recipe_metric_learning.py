@@ -42,8 +42,9 @@ def test_triplet_smoke_with_holdout_classes(tmp_path):
     assert "verify_export passed" in proc.stdout
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics) == {"seen", "unseen"}
+    assert list(metrics["unseen"]) == ["model", "readout", "raw_pixels"]
     for split in ("seen", "unseen"):
-        for who in ("model", "raw_pixels"):
+        for who in metrics[split]:
             for key in METRIC_KEYS:
                 assert 0.0 <= metrics[split][who][key] <= 1.0, (split, who, key)
     assert (run / "tsne.png").read_bytes()[:4] == b"\x89PNG"

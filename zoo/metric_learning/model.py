@@ -39,6 +39,7 @@ from zoo.ops.checks import check_int
 from zoo.ops.distances import DISTANCES
 
 __all__ = [
+    "DEFAULT_READOUT_LAYER",
     "EMBEDDING_BACKBONES",
     "PairDistance",
     "StackEmbeddings",
@@ -51,6 +52,8 @@ __all__ = [
 
 # Backbones built here; any name of ``zoo.backbones.cnn.BACKBONES`` works too.
 EMBEDDING_BACKBONES = ("small_cnn", "mlp")
+# The second block of ``small_cnn`` (14 x 14 x 32 on 28 px): the map ``feature_readout`` reads.
+DEFAULT_READOUT_LAYER = "cnn_relu1_1"
 
 
 # === Layers ===
@@ -235,7 +238,7 @@ def build_triplet(encoder, distance="squared_l2", name="triplet"):
     return keras.Model(inputs, outputs, name=name)
 
 
-def feature_readout(encoder, layer="cnn_relu1_1", name=None):
+def feature_readout(encoder, layer=DEFAULT_READOUT_LAYER, name=None):
     """Images → the flattened, L2-normalised feature map of one of ``encoder``'s layers.
 
     For retrieval among classes the tower never trained on. Pooling and the learned projection

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from zoo.data.classification import (
@@ -36,6 +37,7 @@ from zoo.data.classification import (
     subsample,
 )
 from zoo.export import export_encoder
+from zoo.metric_learning.model import DEFAULT_READOUT_LAYER, feature_readout
 from zoo.metric_learning.sampling import OFFLINE_MINING, pk_batches
 from zoo.metrics.retrieval import compute_embeddings, evaluate_encoder, plot_embeddings
 from zoo.ops.distances import DISTANCES
@@ -375,23 +377,43 @@ def raw_pixels(images):
     return images.reshape(len(images), -1) / 255.0
 
 
-def evaluate_against_pixels(encoder, parts, *, num_pairs=20000, seed=0):
+def _unseen_readout(encoder, layer):
+    """``feature_readout(encoder, layer)``, or None where ``encoder`` has no such layer."""
+    if layer is None or not isinstance(encoder, keras.Model):
+        return None
+    if layer not in [item.name for item in encoder.layers]:
+        return None
+    return feature_readout(encoder, layer)
+
+
+def evaluate_against_pixels(
+    encoder, parts, *, num_pairs=20000, seed=0, readout_layer=DEFAULT_READOUT_LAYER
+):
     """Retrieval and verification of ``encoder`` and of raw pixels on every split.
 
     Test images query the gallery of the same split's train images (recall@k, the k-NN
     protocol); MAP@R and verification run within the test images (``evaluate_encoder``).
+    On the ``unseen`` split (classes held out of training) the tower's inner feature map
+    (``feature_readout`` of ``readout_layer``) is scored too: it is what transfers to classes
+    the embedding never saw (``docs/metric_learning.md``).
 
     Args:
         encoder: the tower (images -> embeddings), or any function of a float32 batch.
         parts: ``holdout_splits`` output.
         num_pairs: verification pairs per split.
         seed: pair sampling seed.
+        readout_layer: the layer read out on unseen classes; None (or a tower without that
+            layer) leaves the row out.
 
     Returns:
-        ``{split: {"model": metrics, "raw_pixels": metrics}}``.
+        ``{split: {"model": metrics, ["readout": metrics,] "raw_pixels": metrics}}``.
     """
+    readout = _unseen_readout(encoder, readout_layer) if "unseen" in parts else None
     results = {}
     for name, (train_part, test_part) in parts.items():
+        embeddings = [("model", encoder), ("raw_pixels", raw_pixels)]
+        if name == "unseen" and readout is not None:
+            embeddings.insert(1, ("readout", readout))
         results[name] = {
             who: evaluate_encoder(
                 embed,
@@ -402,7 +424,7 @@ def evaluate_against_pixels(encoder, parts, *, num_pairs=20000, seed=0):
                 num_pairs=num_pairs,
                 seed=seed,
             )
-            for who, embed in (("model", encoder), ("raw_pixels", raw_pixels))
+            for who, embed in embeddings
         }
     return results
 
