@@ -88,6 +88,7 @@ from zoo.metrics.retrieval import (  # noqa: E402
     evaluate_encoder,
     retrieval_metrics,
 )
+from zoo.ops.distances import DISTANCES  # noqa: E402
 from zoo.training import BudgetLRSchedule, TimeBudget  # noqa: E402
 from zoo.training.cli import run_cli
 from zoo.training.flags import (  # noqa: E402
@@ -176,16 +177,32 @@ def addons_semi_hard_loss(labels, embeddings, margin=1.0):
     return tf.reduce_sum(terms) / tf.reduce_sum(positives)
 
 
+# What each --set key accepts: its parser (from zoo.training.flags) and what it means.
+OVERRIDES = {
+    "embedding_dim": int_at_least(1),
+    "width": int_at_least(1),
+    "p": int_at_least(2),
+    "k": int_at_least(2),
+    "margin": non_negative_float,
+    "lr": positive_float,
+    "distance": lambda text: text if text in DISTANCES else _bad_distance(text),
+}
+
+
+def _bad_distance(text):
+    raise argparse.ArgumentTypeError(f"must be one of {', '.join(DISTANCES)} (got {text!r})")
+
+
 def apply_override(parser, item):
-    """``KEY=VALUE`` into ``TOWER`` or ``TRIPLET`` (the value parsed as the default's type)."""
+    """``KEY=VALUE`` into ``TOWER`` or ``TRIPLET``, parsed and range-checked (``OVERRIDES``)."""
     key, sep, value = item.partition("=")
     target = TOWER if key in TOWER else TRIPLET if key in TRIPLET else None
     if not sep or target is None:
         parser.error(f"--set {item!r}: expected KEY=VALUE with KEY in {sorted({*TOWER, *TRIPLET})}")
     try:
-        target[key] = type(target[key])(value)
-    except ValueError:
-        parser.error(f"--set {item!r}: {value!r} is not a {type(target[key]).__name__}")
+        target[key] = OVERRIDES[key](value)
+    except (argparse.ArgumentTypeError, ValueError) as error:
+        parser.error(f"--set {item!r}: {error}")
 
 
 def median_ms(fn, reps):
