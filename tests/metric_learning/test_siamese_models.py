@@ -1,6 +1,7 @@
 """Siamese / triplet / two-tower builders: shared weights, shapes, one training step, save/load."""
 
 import json
+import warnings
 
 import keras
 import numpy as np
@@ -223,7 +224,9 @@ def test_feature_readout_is_the_normalised_flattened_inner_map_with_shared_weigh
     inner = keras.Model(encoder.inputs, encoder.get_layer("cnn_relu1_1").output)(x)
     flat = np.asarray(inner).reshape(3, -1)
     expected = flat / np.linalg.norm(flat, axis=1, keepdims=True)
-    got = np.asarray(readout(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # called on a plain batch: no input-structure warning
+        got = np.asarray(readout(x))
     assert got.shape == (3, 6 * 6 * 8)  # 12 px pooled once, width 4 doubled
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     # the same variables: a change to the encoder shows in the readout

@@ -270,4 +270,4 @@ def feature_readout(encoder, layer=DEFAULT_READOUT_LAYER, name=None):
         )
     x = keras.layers.Flatten(name="readout_flatten")(encoder.get_layer(layer).output)
     x = keras.layers.UnitNormalization(axis=-1, dtype="float32", name="readout_l2")(x)
-    return keras.Model(encoder.inputs, x, name=name or f"{encoder.name}_readout")
+    return keras.Model(encoder.input, x, name=name or f"{encoder.name}_readout")
