@@ -4,7 +4,8 @@ Description: every scene (a coloured shape of some size at some position; up to 
     --max-objects) exists as an image, a generated caption and a synthesised stereo sound
     (zoo.multimodal.scenes / captions / audio). `zoo.multimodal.build_clip` joins one encoder
     per modality of --pair with `build_two_tower` and a learnable temperature, trained with the
-    symmetric InfoNCE loss (`zoo.multimodal.CLIPLoss`) over the batch. Evaluation on held-out pairs (--num-test, 1000):
+    symmetric InfoNCE loss (`zoo.multimodal.CLIPLoss`) over the batch. Evaluation on held-out
+    pairs (--num-test, 1000):
     - cross-modal recall@1/5 in both directions. A hit is a retrieved item of the SAME SCENE
       (same shape, colour, size and position: `scene_keys`), since two pairs of one scene have
       interchangeable captions; instance recall (only the partner counts) is reported too, and is
@@ -12,16 +13,24 @@ Description: every scene (a coloured shape of some size at some position; up to 
     - zero-shot shape classification. With text in the pair: the image (or, for audio-text, the
       sound) is classified by its most similar prompt "a photo of a {shape}". Training captions
       name only some attributes a quarter of the time (--partial-captions; real captions rarely
-      say everything), which puts short prompts in distribution; held-out captions are full. For image-audio there is no text: each shape is described by
-      a class prototype of the other modality, the mean audio embedding of labelled clips of a
-      separate split (--prototypes, 500), and images take the shape of the nearest prototype
-      (the majority shape of the 10 most similar clips is reported alongside).
+      say everything), which puts short prompts in distribution; held-out captions are full.
+      For image-audio there is no text: each shape is described by a class prototype of the
+      other modality, the mean audio embedding of labelled clips of a separate split
+      (--prototypes, 500), and images take the shape of the nearest prototype (the majority
+      shape of the 10 most similar clips is reported alongside).
       The reference is a supervised classifier: the same encoder architecture trained on the
       shape labels with the same steps and --time-budget.
     It plots the similarity matrix of the first held-out pairs (similarity.png), writes
-    metrics.json, and exports each tower (SavedModel + fp32 .tflite, checked with verify_export;
-    the text tower takes token ids and its manifest carries the vocabulary).
-Data: generated in code (no files, no downloads); --seed picks the scenes.
+    metrics.json, and exports each tower (SavedModel + fp32 .tflite, checked with verify_export):
+    the text SavedModel takes raw caption strings (tokenizer in the graph; its .tflite takes
+    token ids, string ops are not TFLite builtins), the audio SavedModel and .tflite take raw
+    waveforms (log-mel in the graph; zoo.multimodal.export).
+Data: generated in code (no files, no downloads); --seed picks the scenes. --audio speech
+    trades the tones for spoken captions: the scenes are written once as a folder of (image,
+    WAV, caption) triples, the captions said by espeak-ng in several voices (--speech-dir,
+    cached), and the held-out scenes are said by voices never heard in training
+    (zoo.multimodal.speech). --data FOLDER trains on any folder of triples
+    (FOLDER/pairs.csv: image, audio, text[, label, key, split]; zoo.multimodal.folder).
 Expected result: image-text recall@1 >= 0.9 both directions on 1000 held-out pairs after about
     1200 steps (--time-budget 6 on a busy 2-core CPU gave 0.987 / 0.991, zero-shot 0.965 vs
     supervised ~1.0); 650 steps give about 0.75-0.8. audio-text learns fastest, image-text
@@ -33,10 +42,13 @@ Runtime: the defaults (3000 steps) take 10-15 minutes on a 2-core CPU; --time-bu
     python recipes/train_multimodal.py                           # image-text
     python recipes/train_multimodal.py --pair image-audio --time-budget 5
     python recipes/train_multimodal.py --pair audio-text --smoke
+    python recipes/train_multimodal.py --pair image-audio --audio speech --time-budget 6
+    python recipes/train_multimodal.py --pair image-audio --data /tmp/scenes   # a folder
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -49,9 +61,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from zoo.data.errors import DataError  # noqa: E402
 from zoo.export import export_encoder  # noqa: E402
+from zoo.multimodal.audio import DEFAULT_AUDIO, SPEECH_AUDIO, synthesize_audio
 from zoo.multimodal.captions import PROMPT_TEMPLATE, CaptionTokenizer, caption_max_length
 from zoo.multimodal.data import make_multimodal_data, multimodal_dataset
+from zoo.multimodal.export import export_audio_tower, export_text_tower
+from zoo.multimodal.folder import load_multimodal_folder, subset, write_speech_folder
 from zoo.multimodal.loss import CLIPLoss
 from zoo.multimodal.metrics import cross_modal_recall_at_k, similarity_matrix_plot
 from zoo.multimodal.model import (
@@ -66,6 +82,7 @@ from zoo.multimodal.model import (
     zero_shot_classify,
 )
 from zoo.multimodal.scenes import COLOURS, POSITIONS, SHAPES, SIZES
+from zoo.multimodal.speech import TEST_VOICES, TRAIN_VOICES
 from zoo.training import (  # noqa: E402
     BudgetLRSchedule,
     TimeBudget,
@@ -81,6 +98,7 @@ from zoo.training.flags import float_in, int_at_least, int_in, positive_float  #
 from zoo.training.run_dir import write_json  # noqa: E402
 
 PAIRS = ("image-text", "image-audio", "audio-text")
+AUDIO_SOURCES = ("tones", "speech")
 
 # === Hyperparameters ===
 DEFAULTS = {"epochs": 30, "batch_size": 128, "image_size": 32, "steps_per_epoch": 100}
@@ -97,7 +115,15 @@ SMOKE = {
 
 
 def build_arg_parser():
-    parser = build_parser(__doc__.splitlines()[0], defaults=DEFAULTS, smoke_defaults=SMOKE)
+    parser = build_parser(
+        __doc__.splitlines()[0],
+        defaults=DEFAULTS,
+        smoke_defaults=SMOKE,
+        data_help="a folder of (image, audio, text) triples: FOLDER/pairs.csv with columns "
+        "image (PNG/JPEG), audio (WAV), text, optional label, key, split (train/test rows; "
+        "without it --num-test rows are held out), e.g. one written by --audio speech "
+        "(default: the scenes generated in code)",
+    )
     group = parser.add_argument_group("multimodal")
     group.add_argument("--pair", choices=PAIRS, default="image-text", help="the two modalities")
     group.add_argument("--num-train", type=int_at_least(1), default=10000, help="training scenes")
@@ -130,6 +156,38 @@ def build_arg_parser():
     group.add_argument(
         "--no-supervised", action="store_true", help="skip the supervised classifier"
     )
+    group.add_argument(
+        "--audio",
+        choices=AUDIO_SOURCES,
+        default="tones",
+        help="sound of the generated scenes: 'tones' (synthetic, 0.5 s stereo) or 'speech' "
+        "(the captions said by espeak-ng, mono 8 kHz 4 s; written to --speech-dir)",
+    )
+    group.add_argument(
+        "--speech-dir",
+        default=None,
+        help="folder of spoken scenes for --audio speech, reused and extended across runs "
+        "(WAVs are cached by text, voice, speed and pitch); train on it later with --data "
+        "(default OUTPUT/speech_scenes)",
+    )
+    group.add_argument(
+        "--train-voices",
+        type=voice_list,
+        default=",".join(TRAIN_VOICES),
+        help="espeak-ng voices of the training scenes (--audio speech)",
+    )
+    group.add_argument(
+        "--test-voices",
+        type=voice_list,
+        default=",".join(TEST_VOICES),
+        help="espeak-ng voices of the held-out scenes, none of them heard in training",
+    )
+    group.add_argument(
+        "--renditions",
+        type=int_at_least(1),
+        default=2,
+        help="spoken versions (random voice, speed, pitch) of each training scene",
+    )
     group.add_argument("--no-export", action="store_true", help="skip export and verification")
     group.add_argument(
         "--export-dir", default=None, help="TF Serving model root (default RUN/saved_models)"
@@ -140,8 +198,94 @@ def build_arg_parser():
     return parser
 
 
+def voice_list(text):
+    """'en-us,en-gb+f4' -> ('en-us', 'en-gb+f4') (--train-voices / --test-voices)."""
+    voices = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not voices:
+        raise argparse.ArgumentTypeError(f"expected comma-separated espeak-ng voices: {text!r}")
+    return voices
+
+
 def parse_args(argv=None):
-    return parse_flags(build_arg_parser(), argv)
+    args = parse_flags(build_arg_parser(), argv)
+    if isinstance(args.train_voices, str):
+        args.train_voices = voice_list(args.train_voices)
+    if isinstance(args.test_voices, str):
+        args.test_voices = voice_list(args.test_voices)
+    shared = sorted(set(args.train_voices) & set(args.test_voices))
+    if args.audio == "speech" and shared:
+        raise DataError(
+            "a held-out voice must not be a training voice",
+            field="--test-voices",
+            value=",".join(shared),
+        )
+    args.audio_shape, args.audio_pooling = DEFAULT_AUDIO.spectrogram_shape, "flatten"
+    return args
+
+
+# === Data ===
+def load_data(args, modalities, tokenizer):
+    """``(train, test, image-audio prototypes or None, info)`` of the scenes or a folder.
+
+    Sets ``args.audio_shape`` and ``args.audio_pooling`` (the audio tower's input and pooling).
+    """
+    common = {"max_objects": args.max_objects, "image_size": args.image_size}
+    if args.data is None and args.audio == "tones":
+        train = make_multimodal_data(
+            args.num_train,
+            args.seed,
+            "train",
+            modalities,
+            tokenizer=tokenizer,
+            partial_captions=args.partial_captions,
+            **common,
+        )
+        test = make_multimodal_data(
+            args.num_test, args.seed, "test", modalities, tokenizer=tokenizer, **common
+        )
+        return train, test, None, {"audio": "tones"}
+    info = {"audio": "speech" if args.data is None else "folder"}
+    folder = args.data
+    if folder is None:  # --audio speech: write (or reuse) the spoken scenes
+        folder = Path(args.speech_dir or Path(args.output) / "speech_scenes")
+        manifest = write_speech_folder(
+            folder,
+            args.num_train,
+            args.num_test,
+            args.seed,
+            args.train_voices,
+            args.test_voices,
+            args.renditions,
+            partial_captions=args.partial_captions,
+            **common,
+        )
+        info["speech"] = manifest
+        synthesis = manifest["synthesis"]
+        print(
+            f"speech: {synthesis['synthesized']} captions synthesised by espeak-ng in "
+            f"{synthesis['seconds']:.1f} s ({synthesis['cached']} from the cache) -> {folder}"
+        )
+    train, test = load_multimodal_folder(
+        folder,
+        args.num_test,
+        args.seed,
+        modalities=modalities,
+        image_size=args.image_size,
+        tokenizer=tokenizer,
+        audio_config=SPEECH_AUDIO,
+    )
+    info.update(folder=str(folder), num_train=len(train.keys), num_test=len(test.keys))
+    args.audio_shape, args.audio_pooling = SPEECH_AUDIO.spectrogram_shape, "time_max"
+    protos = subset(train, np.arange(min(args.prototypes, len(train.keys))))
+    return train, test, protos, info
+
+
+def item_labels(modality, data):
+    """Plot labels: captions for text (and for speech or scenes without attributes)."""
+    if data.captions is not None and (modality != "image" or data.attributes[0, 0, 0] < 0):
+        if modality != "audio" or data.spectrograms.shape[-1] == 1:  # speech says the caption
+            return data.captions
+    return [scene_text(x) for x in data.attributes]
 
 
 # === Model ===
@@ -151,7 +295,8 @@ def build_encoder(modality, args, tokenizer, name):
         shape = (args.image_size, args.image_size, 3)
         return build_image_encoder(shape, width=args.width, name=name)
     if modality == "audio":
-        return build_audio_encoder((32, 32, 2), width=args.width, name=name)
+        shape, pooling = args.audio_shape, args.audio_pooling  # set by load_data
+        return build_audio_encoder(shape, width=args.width, pooling=pooling, name=name)
     return build_caption_encoder(
         tokenizer.vocabulary_size,
         tokenizer.max_length,
@@ -209,8 +354,9 @@ def train_supervised(modality, args, tokenizer, data, test):
 
 
 # === Evaluation ===
-def zero_shot(pair, towers, args, tokenizer, test):
-    """Shape classification without shape labels (see the module docstring)."""
+def zero_shot(pair, towers, args, tokenizer, test, protos=None):
+    """Shape classification without shape labels (see the module docstring); image-audio
+    prototypes come from ``protos`` (labelled clips) when given."""
     classified = "image" if "image" in pair else "audio"
     if "text" in pair:
         prompts = [PROMPT_TEMPLATE.format(shape=s) for s in SHAPES]
@@ -219,9 +365,10 @@ def zero_shot(pair, towers, args, tokenizer, test):
         )
         method = f"text prompts '{PROMPT_TEMPLATE}'"
     else:  # image-audio: audio prototypes of each shape from a labelled split
-        protos = make_multimodal_data(
-            args.prototypes, args.seed, "val", ("audio",), max_objects=args.max_objects
-        )
+        if protos is None:
+            protos = make_multimodal_data(
+                args.prototypes, args.seed, "val", ("audio",), max_objects=args.max_objects
+            )
         emb = embed(towers["audio"], protos.spectrograms)
         classes = class_prototypes(emb, protos.shape_labels, len(SHAPES))
         image_emb = embed(towers["image"], test.images)
@@ -264,33 +411,25 @@ def export_towers(pair, towers, args, tokenizer, test, run, metrics):
         for k, v in values.items()
     }
     paths = {}
+    config = {"pair": pair, "projection_dim": args.projection_dim, "width": args.width}
     for modality in pair.split("-"):
         tower = towers[modality]
         name = f"{pair.replace('-', '_')}_{modality}_tower"
         preprocessing = {"modality": modality}
-        if modality == "text":
-            preprocessing.update(
-                tokenizer=(
-                    "zoo.text.TextTokenizer, word level: Unicode lowercase, punctuation "
-                    "stripped, split on whitespace; 0 = padding, 1 = unknown"
-                ),
-                vocabulary=list(tokenizer.vocabulary),
-                max_length=tokenizer.max_length,
-            )
-        elif modality == "audio":
-            preprocessing.update(spectrogram="zoo.multimodal.audio.log_mel_spectrogram (8 kHz)")
+        common = {"preprocessing": preprocessing, "metrics": flat, "config": config}
+        if modality == "text":  # raw caption strings in, the tokenizer inside the graph
+            saved, _ = export_text_tower(tower, tokenizer, root, name, test.captions[:8], **common)
+        elif modality == "audio":  # raw waveforms in, log_mel_spectrogram inside the graph
+            shape = tuple(tower.input_shape[1:])
+            audio = SPEECH_AUDIO if shape == SPEECH_AUDIO.spectrogram_shape else DEFAULT_AUDIO
+            count = min(8, len(test.keys))  # parity inputs: tones of the test scenes
+            seeds = np.stack([np.full(count, args.seed), np.arange(count)], axis=1)
+            waveforms = synthesize_audio(test.attributes[:count], seeds, audio)
+            waveforms = waveforms[..., : shape[-1]]  # mono towers take one channel
+            saved, _ = export_audio_tower(tower, root, name, waveforms, audio, **common)
         else:
             preprocessing.update(input="float32 pixels 0-255")
-        saved, _ = export_encoder(
-            tower,
-            root,
-            name,
-            test.modality(modality)[:8],
-            image_input=modality == "image",
-            preprocessing=preprocessing,
-            metrics=flat,
-            config={"pair": pair, "projection_dim": args.projection_dim, "width": args.width},
-        )
+            saved, _ = export_encoder(tower, root, name, test.modality(modality)[:8], **common)
         paths[modality] = str(saved)
     return paths
 
@@ -304,19 +443,8 @@ def main(argv=None):
     classified = "image" if "image" in pair else "audio"
     tokenizer = CaptionTokenizer(caption_max_length(args.max_objects))
     need = set(pair.split("-")) | {classified}
-    common = {"max_objects": args.max_objects, "image_size": args.image_size}
-    train_data = make_multimodal_data(
-        args.num_train,
-        args.seed,
-        "train",
-        tuple(need),
-        tokenizer=tokenizer,
-        partial_captions=args.partial_captions,
-        **common,
-    )
-    test = make_multimodal_data(
-        args.num_test, args.seed, "test", tuple(need), tokenizer=tokenizer, **common
-    )
+    train_data, test, protos, data_info = load_data(args, tuple(need), tokenizer)
+    has_labels = bool((train_data.shape_labels >= 0).all() and (test.shape_labels >= 0).all())
     dataset = multimodal_dataset(train_data, pair, args.batch_size, seed=args.seed)
     clock["data"] = time.monotonic()
 
@@ -347,6 +475,8 @@ def main(argv=None):
             "text_pooling": args.text_pooling,
             "max_objects": args.max_objects,
             "partial_captions": args.partial_captions,
+            "audio": data_info["audio"],
+            "data": args.data,
         },
     )
     run = result.run.path
@@ -357,21 +487,19 @@ def main(argv=None):
     logit_scale = float(keras.ops.convert_to_numpy(model.get_layer("logits").logit_scale))
     metrics = {
         "pair": pair,
-        "num_test": int(args.num_test),
+        "num_test": int(len(test.keys)),
         "retrieval": retrieval,
-        "zero_shot": zero_shot(pair, towers, args, tokenizer, test),
+        "data": data_info,
+        "zero_shot": zero_shot(pair, towers, args, tokenizer, test, protos) if has_labels else None,
         "logit_scale": logit_scale,
         "temperature": float(np.exp(-logit_scale)),
         "train_epochs": len(result.history.history.get("loss", [])),
     }
     clock["evaluate"] = time.monotonic()
-    if not args.no_supervised:
+    if not args.no_supervised and has_labels:
         metrics["supervised"] = train_supervised(classified, args, tokenizer, train_data, test)
     clock["supervised"] = time.monotonic()
-    labels = {
-        m: (test.captions if m == "text" else [scene_text(x) for x in test.attributes])
-        for m in (a, b)
-    }
+    labels = {m: item_labels(m, test) for m in (a, b)}
     plot = similarity_matrix_plot(
         ea,
         eb,
@@ -405,7 +533,7 @@ def print_metrics(metrics):
                 f"{metrics['pair']:<12} {direction:<15} recall@1={values['recall@1']:.4f} "
                 f"recall@5={values['recall@5']:.4f} (instance recall@1={inst['recall@1']:.4f})"
             )
-    z = metrics["zero_shot"]
+    z = metrics["zero_shot"] or {"modality": "-", "accuracy": float("nan"), "method": "no labels"}
     line = f"zero-shot {z['modality']} shape accuracy={z['accuracy']:.4f} by {z['method']}"
     if "accuracy_knn10" in z:
         line += f" (10-NN over the same clips: {z['accuracy_knn10']:.4f})"

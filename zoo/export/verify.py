@@ -253,12 +253,25 @@ def run_tflite(path, feeds):
 # === SavedModel in a fresh process ===
 
 
+def _savable(array):
+    """``array`` as ``np.savez`` stores it without pickling: strings (str or bytes objects, e.g.
+    the inputs of a tf.string signature) become UTF-8 bytes (dtype ``S``)."""
+    array = np.asarray(array)
+    if array.dtype.kind in "OU":
+        encode = np.vectorize(
+            lambda s: s.encode("utf-8") if isinstance(s, str) else bytes(s), otypes=[object]
+        )
+        return np.asarray(encode(array).tolist() if array.size else array, dtype=np.bytes_)
+    return array
+
+
 def run_saved_model_subprocess(saved_model_dir, feeds, signature=SERVING_DEFAULT, timeout=600):
     """Run a SavedModel signature in a fresh Python that imports only TensorFlow and NumPy.
 
     Args:
         saved_model_dir: the exported version directory.
-        feeds: ``{input_name: array}`` (a single entry is mapped onto a single-input signature).
+        feeds: ``{input_name: array}`` (a single entry is mapped onto a single-input signature);
+            a string array (str or bytes, for a tf.string input) is passed as UTF-8 bytes.
         signature: the signature key.
         timeout: seconds before the subprocess is killed.
 
@@ -269,7 +282,7 @@ def run_saved_model_subprocess(saved_model_dir, feeds, signature=SERVING_DEFAULT
     """
     with tempfile.TemporaryDirectory(prefix="zoo-verify-") as tmp:
         tmp = Path(tmp)
-        np.savez(tmp / "inputs.npz", **{k: np.asarray(v) for k, v in feeds.items()})
+        np.savez(tmp / "inputs.npz", **{k: _savable(v) for k, v in feeds.items()})
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         proc = subprocess.run(
@@ -398,11 +411,13 @@ def verify_export(
     Args:
         model: the in-memory Keras model that was exported.
         inputs: a batch of model inputs: an array for a single-input model (image models:
-            float32 0–255 at the model's size), else a dict by input name or a list.
+            float32 0–255 at the model's size; a string model: a list of str), else a dict by
+            input name or a list.
         saved_model_dir: a ``root/name/version`` directory, run in a fresh subprocess that does
-            not import zoo. Its numeric ``signature`` is fed with the same batch.
+            not import zoo. Its ``signature`` (numeric outputs; numeric or tf.string inputs) is
+            fed with the same batch.
         tflite_paths: ``.tflite`` files, run with LiteRT.
-        signature: the SavedModel signature to check (a numeric one, e.g. ``serving_default``).
+        signature: the SavedModel signature to check (numeric outputs, e.g. ``serving_default``).
         tolerances: overrides of ``DEFAULT_TOLERANCES`` (module docstring), keyed by kind
             (``"saved_model"``, ``"float32"``, ``"float16"``, ``"dynamic"``, ``"int8"``) or by
             artifact path (``str(path)``).

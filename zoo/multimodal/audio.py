@@ -28,6 +28,7 @@ __all__ = [
     "COLOUR_HARMONICS",
     "DEFAULT_AUDIO",
     "SHAPE_FREQUENCIES",
+    "SPEECH_AUDIO",
     "AudioConfig",
     "log_mel_spectrogram",
     "scene_audio",
@@ -43,7 +44,11 @@ _DURATION = (0.3, 0.85)  # fraction of the clip the tone lasts, by size
 
 
 class AudioConfig(NamedTuple):
-    """Waveform and spectrogram settings (the defaults give ``(32, 32, 2)`` log-mel images)."""
+    """Waveform and spectrogram settings (the defaults give ``(32, 32, 2)`` log-mel images).
+
+    ``channels`` is the channel count of the waveforms (2 for the stereo tones, 1 for speech);
+    ``log_mel_spectrogram`` keeps whatever channels it is given, one log-mel image each.
+    """
 
     sample_rate: int = 8000
     duration: float = 0.5
@@ -53,6 +58,7 @@ class AudioConfig(NamedTuple):
     lower_hz: float = 80.0
     upper_hz: float = 3800.0
     noise: float = 0.03
+    channels: int = 2
 
     @property
     def num_samples(self):
@@ -62,8 +68,25 @@ class AudioConfig(NamedTuple):
     def num_frames(self):
         return -(-self.num_samples // self.frame_step)  # pad_end=True
 
+    @property
+    def spectrogram_shape(self):
+        """``(frames, mel bins, channels)`` of ``log_mel_spectrogram`` (the audio tower input)."""
+        return (self.num_frames, self.num_mel_bins, self.channels)
+
 
 DEFAULT_AUDIO = AudioConfig()  # 8 kHz, 0.5 s -> (32 frames, 32 mel bins, 2 channels)
+# Spoken captions (zoo.multimodal.speech): mono 8 kHz, 4 s -> (125 frames, 40 mel bins, 1)
+SPEECH_AUDIO = AudioConfig(
+    sample_rate=8000,
+    duration=4.0,
+    frame_length=512,
+    frame_step=256,
+    num_mel_bins=40,
+    lower_hz=60.0,
+    upper_hz=3900.0,
+    noise=0.0,
+    channels=1,
+)
 
 
 def _audio_seeds(seed, split, indices):
@@ -135,8 +158,9 @@ def log_mel_spectrogram(waveforms, config=None):
     """Log-mel spectrogram of each channel with ``tf.signal``.
 
     Args:
-        waveforms: float32 ``(B, num_samples, channels)``.
-        config: ``AudioConfig`` (frame length / step, mel bins and range).
+        waveforms: float32 ``(B, num_samples, channels)``, any channel count (stereo tones,
+            mono speech: ``(B, num_samples, 1)``).
+        config: ``AudioConfig`` (sample rate, frame length / step, mel bins and range).
 
     Returns:
         float32 ``(B, frames, num_mel_bins, channels)``: ``log(mel magnitude + 1e-2)``.

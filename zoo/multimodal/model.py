@@ -165,7 +165,7 @@ class MaskedMeanPooling(keras.layers.Layer):
 # === Encoders ===
 
 
-def _conv_stack(x, width, name, min_size=4):
+def _conv_stack(x, width, name, min_size=4, flatten=True):
     """Conv(3x3)-BN-ReLU pairs, max-pooling between blocks until a side reaches ``min_size``."""
     filters = width
     block = 0
@@ -177,7 +177,7 @@ def _conv_stack(x, width, name, min_size=4):
             break
         x = keras.layers.MaxPooling2D(name=f"{name}_pool{block}")(x)
         filters = min(filters * 2, 8 * width)
-    return keras.layers.Flatten(name=f"{name}_flatten")(x)
+    return keras.layers.Flatten(name=f"{name}_flatten")(x) if flatten else x
 
 
 def _head(x, embedding_dim, dropout, name):
@@ -223,17 +223,29 @@ def build_image_encoder(
     return keras.Model(inputs, _head(x, embedding_dim, dropout, "head"), name=name)
 
 
+AUDIO_POOLINGS = ("flatten", "time_max")
+
+
 def build_audio_encoder(
-    input_shape=(32, 32, 2), embedding_dim=128, width=32, dropout=0.0, name="audio_encoder"
+    input_shape=(32, 32, 2),
+    embedding_dim=128,
+    width=32,
+    dropout=0.0,
+    name="audio_encoder",
+    pooling="flatten",
 ):
     """Audio encoder: a log-mel spectrogram ``(frames, mel bins, channels)`` → features.
 
     A 2-D CNN over (time, frequency) as ``build_image_encoder`` (no rescaling: log-mel values
     are already of order 1); flattening keeps the frequency axis, where the pitch lives.
+    ``pooling="time_max"`` takes the maximum over time instead of flattening it (a word
+    spotter: speech says the same words at different times), keeping the frequency axis.
 
     Args:
-        input_shape: ``(frames, mel bins, channels)`` (``zoo.multimodal.data``: (32, 32, 2)).
+        input_shape: ``(frames, mel bins, channels)`` (``zoo.multimodal.data``: (32, 32, 2);
+            speech, ``SPEECH_AUDIO.spectrogram_shape``: (125, 40, 1)).
         embedding_dim, width, dropout, name: as ``build_image_encoder``.
+        pooling: ``"flatten"`` (tones) or ``"time_max"`` (speech).
 
     Returns:
         A functional ``keras.Model``: input ``"spectrograms"`` → ``(B, embedding_dim)``.
@@ -244,11 +256,17 @@ def build_audio_encoder(
             f"input_shape must be (frames, mel_bins, channels) with frames, mel_bins >= 8. "
             f"Received: input_shape={input_shape!r}"
         )
+    if pooling not in AUDIO_POOLINGS:
+        raise ValueError(f"pooling must be one of {AUDIO_POOLINGS}. Received: pooling={pooling!r}")
     check_int("embedding_dim", embedding_dim)
     check_int("width", width)
     inputs = keras.Input(input_shape, name="spectrograms")
     x = keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, name="input_bn")(inputs)
-    x = _conv_stack(x, width, "cnn")
+    x = _conv_stack(x, width, "cnn", flatten=pooling == "flatten")
+    if pooling == "time_max":
+        frames = int(x.shape[1])
+        x = keras.layers.MaxPooling2D((frames, 1), name="cnn_time_max")(x)
+        x = keras.layers.Flatten(name="cnn_flatten")(x)
     return keras.Model(inputs, _head(x, embedding_dim, dropout, "head"), name=name)
 
 
