@@ -188,6 +188,11 @@ def build_arg_parser():
         default=2,
         help="spoken versions (random voice, speed, pitch) of each training scene",
     )
+    group.add_argument(
+        "--spec-augment",
+        action="store_true",
+        help="speech and --data: a training-time mel shift (SpecAugment) in the audio tower",
+    )
     group.add_argument("--no-export", action="store_true", help="skip export and verification")
     group.add_argument(
         "--export-dir", default=None, help="TF Serving model root (default RUN/saved_models)"
@@ -220,6 +225,7 @@ def parse_args(argv=None):
             value=",".join(shared),
         )
     args.audio_shape, args.audio_pooling = DEFAULT_AUDIO.spectrogram_shape, "flatten"
+    args.audio_augment = False
     return args
 
 
@@ -227,7 +233,8 @@ def parse_args(argv=None):
 def load_data(args, modalities, tokenizer):
     """``(train, test, image-audio prototypes or None, info)`` of the scenes or a folder.
 
-    Sets ``args.audio_shape`` and ``args.audio_pooling`` (the audio tower's input and pooling).
+    Sets ``args.audio_shape``, ``args.audio_pooling`` and ``args.audio_augment`` (the audio
+    tower's input, pooling and training-time SpecAugment).
     """
     common = {"max_objects": args.max_objects, "image_size": args.image_size}
     if args.data is None and args.audio == "tones":
@@ -276,6 +283,7 @@ def load_data(args, modalities, tokenizer):
     )
     info.update(folder=str(folder), num_train=len(train.keys), num_test=len(test.keys))
     args.audio_shape, args.audio_pooling = SPEECH_AUDIO.spectrogram_shape, "time_max"
+    args.audio_augment = args.spec_augment
     protos = subset(train, np.arange(min(args.prototypes, len(train.keys))))
     return train, test, protos, info
 
@@ -296,7 +304,9 @@ def build_encoder(modality, args, tokenizer, name):
         return build_image_encoder(shape, width=args.width, name=name)
     if modality == "audio":
         shape, pooling = args.audio_shape, args.audio_pooling  # set by load_data
-        return build_audio_encoder(shape, width=args.width, pooling=pooling, name=name)
+        return build_audio_encoder(
+            shape, width=args.width, pooling=pooling, augment=args.audio_augment, name=name
+        )
     return build_caption_encoder(
         tokenizer.vocabulary_size,
         tokenizer.max_length,
@@ -476,6 +486,8 @@ def main(argv=None):
             "max_objects": args.max_objects,
             "partial_captions": args.partial_captions,
             "audio": data_info["audio"],
+            "audio_normalize": bool(SPEECH_AUDIO.normalize) and data_info["audio"] != "tones",
+            "spec_augment": bool(args.audio_augment),
             "data": args.data,
         },
     )

@@ -13,6 +13,7 @@ from zoo.multimodal.metrics import cross_modal_recall_at_k, similarity_matrix_pl
 from zoo.multimodal.model import (
     CLIPLogits,
     MaskedMeanPooling,
+    SpecAugment,
     build_audio_encoder,
     build_caption_encoder,
     build_clip,
@@ -211,3 +212,47 @@ def test_tower_export_round_trip(tmp_path):
     tflite = export_tflite(image_tower, tmp_path / "image_tower.tflite")
     report = verify_export(image_tower, batch(8)["input_a"], tflite_paths=[tflite])
     assert report["tflite"][str(tflite)]["outputs"]["outputs"]["max_abs"] < 1e-4
+
+
+def test_spec_augment_masks_in_training_only():
+    x = np.random.default_rng(0).uniform(1.0, 2.0, (6, 30, 16, 1)).astype("float32")
+    layer = SpecAugment(freq_mask=4, time_mask=10, mel_shift=0, seed=3)
+    np.testing.assert_array_equal(np.asarray(layer(x)), x)  # inference: identity
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    y = np.asarray(layer(x, training=True))
+    zero = y == 0.0
+    # the zeros of each example are whole mel bins (<= 4 wide) and whole frames (<= 10 long)
+    bins = zero.all(axis=(1, 3))  # (B, M)
+    frames = zero.all(axis=(2, 3))  # (B, T)
+    assert bins.sum(axis=1).max() <= 4 and frames.sum(axis=1).max() <= 10
+    np.testing.assert_array_equal(zero, bins[:, None, :, None] | frames[:, :, None, None])
+    np.testing.assert_array_equal(y[~zero], x[~zero])
+
+
+def test_spec_augment_mel_shift_moves_the_mel_axis():
+    x = np.tile(np.arange(16, dtype="float32")[None, None, :, None], (8, 5, 1, 1))
+    y = np.asarray(SpecAugment(0, 0, mel_shift=2, seed=1)(x, training=True))
+    shift = y[:, 0, 5, 0] - 5.0  # bin 5 now holds bin 5 + shift
+    assert set(np.unique(shift)) <= {-2.0, -1.0, 0.0, 1.0, 2.0}
+    expected = np.clip(np.arange(16)[None, :] + shift[:, None], 0, 15)
+    np.testing.assert_array_equal(y[:, 3, :, 0], expected)
+
+
+def test_spec_augment_config_and_encoder_inference_unchanged():
+    layer = SpecAugment(freq_mask=5, time_mask=7, mel_shift=1, seed=2, name="aug")
+    clone = SpecAugment.from_config(layer.get_config())
+    assert json.dumps(clone.get_config(), sort_keys=True) == json.dumps(
+        layer.get_config(), sort_keys=True
+    )
+    with pytest.raises(ValueError, match="Received: mel_shift=-1"):
+        SpecAugment(mel_shift=-1)
+    plain = build_audio_encoder((20, 12, 1), embedding_dim=8, width=4, pooling="time_max")
+    augmented = build_audio_encoder(
+        (20, 12, 1), embedding_dim=8, width=4, pooling="time_max", augment=True
+    )
+    assert augmented.get_layer("spec_augment") is not None
+    augmented.set_weights(plain.get_weights())
+    x = np.random.default_rng(1).normal(size=(3, 20, 12, 1)).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(augmented(x, training=False)), np.asarray(plain(x, training=False)), atol=1e-6
+    )

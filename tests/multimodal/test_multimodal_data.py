@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 
 from zoo.multimodal.audio import (
     COLOUR_HARMONICS,
+    DEFAULT_AUDIO,
     SHAPE_FREQUENCIES,
     AudioConfig,
+    log_mel_spectrogram,
     scene_audio,
     synthesize_audio,
 )
@@ -262,3 +264,25 @@ def test_partial_captions_name_the_shape_and_a_subset_of_the_rest():
         assert SHAPES[shape] in words and not (set(SHAPES) - {SHAPES[shape]}) & words
         assert not (set(COLOURS) - {COLOURS[colour]}) & words
         assert 1 not in tok(partial[i]).numpy()
+
+
+def test_normalized_log_mel_matches_a_numpy_reference():
+    """``AudioConfig(normalize=True)``: each mel bin of each channel standardised over time."""
+    config = DEFAULT_AUDIO._replace(normalize=True)
+    attributes = sample_scenes(3, seed=2)
+    seeds = np.stack([np.full(3, 7), np.arange(3)], axis=1)
+    waves = synthesize_audio(attributes, seeds, config)
+    raw = log_mel_spectrogram(waves, config._replace(normalize=False)).numpy()
+    mean = raw.mean(axis=1, keepdims=True)
+    expected = (raw - mean) / np.sqrt(raw.var(axis=1, keepdims=True) + 1e-3)
+    got = log_mel_spectrogram(waves, config).numpy()
+    assert got.shape == raw.shape == (3, *config.spectrogram_shape)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_allclose(got.mean(axis=1), 0.0, atol=1e-4)
+    # loudness mostly drops out (exactly but for the 1e-2 floor of the log): 4x louder moves
+    # the raw log-mel by up to log 4 and the normalised one far less
+    raw_shift = np.abs(log_mel_spectrogram(4.0 * waves, config._replace(normalize=False)) - raw)
+    shift = np.abs(log_mel_spectrogram(4.0 * waves, config).numpy() - got)
+    assert shift.mean() < 0.2 * raw_shift.mean()
+    silent = log_mel_spectrogram(np.zeros((1, config.num_samples, 2), np.float32), config)
+    np.testing.assert_allclose(silent.numpy(), 0.0, atol=1e-4)  # silence stays finite, at 0

@@ -107,8 +107,9 @@ def tiny_folder(root, rows=24, test_rows=8):
 @pytest.mark.slow
 def test_data_folder_trains_and_evaluates(tmp_path):
     folder = tiny_folder(tmp_path / "triples")
-    proc, run = smoke("image-audio", tmp_path, "--data", folder, "--no-export")
+    proc, run = smoke("image-audio", tmp_path, "--data", folder, "--no-export", "--spec-augment")
     metrics = json.loads((run / "metrics.json").read_text())
+    assert json.loads((run / "config.json").read_text())["config"]["spec_augment"]
     assert metrics["data"]["audio"] == "folder" and metrics["num_test"] == 8
     assert metrics["data"]["num_train"] == 16 and metrics["data"]["num_test"] == 8
     for direction in ("image_to_audio", "audio_to_image"):
@@ -146,3 +147,5 @@ def test_speech_smoke_writes_a_reusable_folder(tmp_path):
     assert metrics["data"]["audio"] == "speech" and metrics["data"]["num_test"] == 6
     assert metrics["data"]["speech"]["synthesis"]["requested"] == 12 * 2 + 6
     assert (speech_dir / "pairs.csv").is_file() and "captions synthesised" in proc.stdout
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert not config["spec_augment"] and not config["audio_normalize"]  # the speech defaults

@@ -41,6 +41,7 @@ COLOUR_HARMONICS = ((), (2,), (3,), (2, 3), (2, 3, 4))
 _PAN = ((1.0, 0.2), (0.7, 0.7), (0.2, 1.0))  # (left gain, right gain) by position
 _AMPLITUDE = (0.35, 0.9)  # by size
 _DURATION = (0.3, 0.85)  # fraction of the clip the tone lasts, by size
+_NORMALIZE_EPSILON = 1e-3  # variance floor of AudioConfig.normalize (a silent mel bin stays 0)
 
 
 class AudioConfig(NamedTuple):
@@ -48,6 +49,8 @@ class AudioConfig(NamedTuple):
 
     ``channels`` is the channel count of the waveforms (2 for the stereo tones, 1 for speech);
     ``log_mel_spectrogram`` keeps whatever channels it is given, one log-mel image each.
+    ``normalize`` standardises each utterance's log-mel: every mel bin of every channel to zero
+    mean and unit variance over time (so loudness and a voice's spectral tilt drop out).
     """
 
     sample_rate: int = 8000
@@ -59,6 +62,7 @@ class AudioConfig(NamedTuple):
     upper_hz: float = 3800.0
     noise: float = 0.03
     channels: int = 2
+    normalize: bool = False
 
     @property
     def num_samples(self):
@@ -163,7 +167,9 @@ def log_mel_spectrogram(waveforms, config=None):
         config: ``AudioConfig`` (sample rate, frame length / step, mel bins and range).
 
     Returns:
-        float32 ``(B, frames, num_mel_bins, channels)``: ``log(mel magnitude + 1e-2)``.
+        float32 ``(B, frames, num_mel_bins, channels)``: ``log(mel magnitude + 1e-2)``; with
+        ``config.normalize``, each mel bin then standardised over the frames of its utterance,
+        ``(x - mean) / sqrt(variance + 1e-3)``.
     """
     config = DEFAULT_AUDIO if config is None else config
     waveforms = tf.convert_to_tensor(waveforms, tf.float32)
@@ -184,6 +190,11 @@ def log_mel_spectrogram(waveforms, config=None):
         config.upper_hz,
     )
     spec = tf.math.log(tf.tensordot(magnitude, mel, 1) + 1e-2)  # (B, C, T, M)
+    if config.normalize:  # per utterance, channel and mel bin, over time (builtin TFLite ops)
+        mean = tf.reduce_mean(spec, axis=2, keepdims=True)
+        centred = spec - mean
+        variance = tf.reduce_mean(tf.square(centred), axis=2, keepdims=True)
+        spec = centred * tf.math.rsqrt(variance + _NORMALIZE_EPSILON)
     return tf.transpose(spec, [0, 2, 3, 1])
 
 

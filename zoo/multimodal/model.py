@@ -50,6 +50,7 @@ from zoo.ops.distances import unit_rows
 __all__ = [
     "CLIPLogits",
     "MaskedMeanPooling",
+    "SpecAugment",
     "build_audio_encoder",
     "build_clip",
     "build_image_encoder",
@@ -162,6 +163,85 @@ class MaskedMeanPooling(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class SpecAugment(keras.layers.Layer):
+    """Training-time masks and a mel shift of log-mel spectrograms (identity at inference).
+
+    Per example, while ``training``: one band of up to ``freq_mask`` mel bins and one span of
+    up to ``time_mask`` frames set to 0 (the mean of a normalised log-mel), and the mel axis
+    shifted by a whole number of bins in ``[-mel_shift, mel_shift]`` (edge bins repeated), a
+    crude change of vocal-tract length, i.e. of voice. The defaults are the mel shift alone:
+    on spoken captions (500 steps, unseen voices) masks (3 bins and 6 frames: speech → image
+    recall@1 0.160; 8 and 20: 0.022) hid whole words the contrastive pairs depend on, and the
+    shift alone gave 0.338 and 0.238 in two runs against 0.318 without augmentation.
+
+    Args:
+        freq_mask: widest frequency band masked (0: none).
+        time_mask: longest time span masked (0: none).
+        mel_shift: largest shift of the mel axis in bins (0: none).
+        seed: seed of the random draws.
+
+    Call:
+        ``layer(spectrograms, training=...)``: float32 ``(B, frames, mel bins, channels)`` →
+        the same shape.
+
+    Reference:
+        Park et al., "SpecAugment: A Simple Data Augmentation Method for Automatic Speech
+        Recognition", Interspeech 2019.
+    """
+
+    def __init__(self, freq_mask=0, time_mask=0, mel_shift=2, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("freq_mask", freq_mask), ("time_mask", time_mask)):
+            check_int(name, value, minimum=0)
+        check_int("mel_shift", mel_shift, minimum=0)
+        self.freq_mask, self.time_mask = int(freq_mask), int(time_mask)
+        self.mel_shift, self.seed = int(mel_shift), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _band(self, batch, length, width, axis_shape):
+        """A 0/1 mask keeping all but one random band of up to ``width`` along an axis."""
+        draws = keras.random.uniform((batch, 2), seed=self.seed_generator)
+        size = ops.floor(draws[:, :1] * (width + 1))
+        start = ops.floor(draws[:, 1:] * (length - size + 1))
+        index = ops.arange(length, dtype="float32")[None, :]
+        keep = ops.logical_or(index < start, index >= start + size)
+        return ops.reshape(ops.cast(keep, "float32"), axis_shape)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        x = ops.convert_to_tensor(inputs, "float32")
+        batch = ops.shape(x)[0]
+        frames, bins = int(x.shape[1]), int(x.shape[2])
+        if self.mel_shift:
+            shift = keras.random.randint(
+                (batch, 1), -self.mel_shift, self.mel_shift + 1, seed=self.seed_generator
+            )
+            index = ops.clip(ops.arange(bins)[None, :] + shift, 0, bins - 1)  # (B, M)
+            x = ops.take_along_axis(
+                x, ops.broadcast_to(index[:, None, :, None], ops.shape(x)), axis=2
+            )
+        if self.freq_mask:
+            x = x * self._band(batch, bins, min(self.freq_mask, bins), (-1, 1, bins, 1))
+        if self.time_mask:
+            x = x * self._band(batch, frames, min(self.time_mask, frames), (-1, frames, 1, 1))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            freq_mask=self.freq_mask,
+            time_mask=self.time_mask,
+            mel_shift=self.mel_shift,
+            seed=self.seed,
+        )
+        return config
+
+
 # === Encoders ===
 
 
@@ -233,6 +313,7 @@ def build_audio_encoder(
     dropout=0.0,
     name="audio_encoder",
     pooling="flatten",
+    augment=False,
 ):
     """Audio encoder: a log-mel spectrogram ``(frames, mel bins, channels)`` → features.
 
@@ -246,6 +327,7 @@ def build_audio_encoder(
             speech, ``SPEECH_AUDIO.spectrogram_shape``: (125, 40, 1)).
         embedding_dim, width, dropout, name: as ``build_image_encoder``.
         pooling: ``"flatten"`` (tones) or ``"time_max"`` (speech).
+        augment: a ``SpecAugment()`` layer first (training only; identity at inference).
 
     Returns:
         A functional ``keras.Model``: input ``"spectrograms"`` → ``(B, embedding_dim)``.
@@ -261,7 +343,8 @@ def build_audio_encoder(
     check_int("embedding_dim", embedding_dim)
     check_int("width", width)
     inputs = keras.Input(input_shape, name="spectrograms")
-    x = keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, name="input_bn")(inputs)
+    x = SpecAugment(name="spec_augment")(inputs) if augment else inputs
+    x = keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, name="input_bn")(x)
     x = _conv_stack(x, width, "cnn", flatten=pooling == "flatten")
     if pooling == "time_max":
         frames = int(x.shape[1])
