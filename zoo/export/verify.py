@@ -265,6 +265,32 @@ def _savable(array):
     return array
 
 
+def run_script_subprocess(script, args, *, cwd, timeout, what):
+    """Run ``python -c script *args`` in ``cwd`` (TensorFlow's C++ logs quiet); raise on failure.
+
+    The SavedModel checks run their script in a fresh interpreter, so nothing of the calling
+    process (zoo above all) is imported there.
+
+    Raises:
+        RuntimeError: ``"{what} failed (exit N):"`` and the tail of its output.
+    """
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{what} failed (exit {proc.returncode}):\n{(proc.stderr or proc.stdout)[-3000:]}"
+        )
+    return proc
+
+
 def run_saved_model_subprocess(saved_model_dir, feeds, signature=SERVING_DEFAULT, timeout=600):
     """Run a SavedModel signature in a fresh Python that imports only TensorFlow and NumPy.
 
@@ -283,13 +309,9 @@ def run_saved_model_subprocess(saved_model_dir, feeds, signature=SERVING_DEFAULT
     with tempfile.TemporaryDirectory(prefix="zoo-verify-") as tmp:
         tmp = Path(tmp)
         np.savez(tmp / "inputs.npz", **{k: _savable(v) for k, v in feeds.items()})
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        proc = subprocess.run(
+        run_script_subprocess(
+            _SUBPROCESS_SCRIPT,
             [
-                sys.executable,
-                "-c",
-                _SUBPROCESS_SCRIPT,
                 str(Path(saved_model_dir).resolve()),
                 signature,
                 str(tmp / "inputs.npz"),
@@ -297,17 +319,9 @@ def run_saved_model_subprocess(saved_model_dir, feeds, signature=SERVING_DEFAULT
                 str(tmp / "meta.json"),
             ],
             cwd=tmp,
-            env=env,
-            capture_output=True,
-            text=True,
             timeout=timeout,
+            what=f"{saved_model_dir}: the SavedModel subprocess",
         )
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout)[-3000:]
-            raise RuntimeError(
-                f"{saved_model_dir}: the SavedModel subprocess failed (exit {proc.returncode}):\n"
-                f"{tail}"
-            )
         with np.load(tmp / "outputs.npz") as data:
             outputs = {k: data[k] for k in data.files}
         with open(tmp / "meta.json") as f:

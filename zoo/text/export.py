@@ -44,8 +44,6 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -53,6 +51,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.export.verify import run_script_subprocess
 from zoo.text.fill import BlankFiller
 from zoo.training.run_dir import json_safe
 
@@ -227,28 +226,13 @@ def run_fill_in_subprocess(path, sentences, timeout=600):
     with tempfile.TemporaryDirectory(prefix="zoo-fill-in-") as tmp:
         tmp = Path(tmp)
         (tmp / "in.json").write_text(json.dumps(list(sentences), ensure_ascii=False), "utf-8")
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                _SUBPROCESS_SCRIPT,
-                str(Path(path).resolve()),
-                str(tmp / "in.json"),
-                str(tmp / "out.json"),
-            ],
+        run_script_subprocess(
+            _SUBPROCESS_SCRIPT,
+            [str(Path(path).resolve()), str(tmp / "in.json"), str(tmp / "out.json")],
             cwd=tmp,
-            env=env,
-            capture_output=True,
-            text=True,
             timeout=timeout,
+            what=f"{path}: the fill-in SavedModel subprocess",
         )
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"{path}: the fill-in SavedModel subprocess failed (exit {proc.returncode}):\n"
-                f"{(proc.stderr or proc.stdout)[-3000:]}"
-            )
         result = json.loads((tmp / "out.json").read_text("utf-8"))
     arrays = _to_arrays(result)
     arrays["imported"] = result["imported"]
