@@ -35,6 +35,7 @@ __all__ = [
     "UNK_TOKEN",
     "WORD_LEVEL",
     "TextTokenizer",
+    "checked_vocabulary",
     "standardize_chars",
     "standardize_words",
     "words_per_text",
@@ -110,6 +111,32 @@ class JsonFileMixin:
                 f"not a tokenizer JSON file ({error.msg})", file=path, field=f"line {error.lineno}"
             ) from None
         return cls.from_config(config)
+
+
+def checked_vocabulary(tokens, *, forbidden=(), whole_words=True):
+    """``tokens`` as strings without the leading reserved tokens; raises on a bad vocabulary.
+
+    Args:
+        tokens: the vocabulary; ``""`` and ``RESERVED_TOKENS`` may lead it (they are dropped).
+        forbidden: further strings no token may be (e.g. WordPiece's suffix indicator).
+        whole_words: tokens may hold no whitespace.
+
+    Raises:
+        ValueError: a duplicate, a reserved or forbidden token, or (``whole_words``) whitespace.
+    """
+    tokens = [str(t) for t in tokens]
+    while tokens and tokens[0] in ("", *RESERVED_TOKENS):
+        tokens = tokens[1:]
+    bad = [t for t in tokens if t in ("", *RESERVED_TOKENS, *forbidden)]
+    if whole_words:
+        bad += [t for t in tokens if len(t.split()) != 1]
+    if bad or len(set(tokens)) != len(tokens):
+        raise ValueError(
+            "vocabulary tokens must be unique and not reserved (words without whitespace). "
+            "Received duplicates or reserved tokens: "
+            f"{sorted(set(bad) or {t for t in tokens if tokens.count(t) > 1})[:5]}"
+        )
+    return tokens
 
 
 class TextTokenizer(JsonFileMixin):
@@ -234,18 +261,7 @@ class TextTokenizer(JsonFileMixin):
     def set_vocabulary(self, tokens):
         """Uses ``tokens`` (ids 3, 4, ...; 2, 3, ... without ``[MASK]``); the reserved tokens
         may lead the list. Word-level tokens hold no whitespace."""
-        tokens = [str(t) for t in tokens]
-        while tokens and tokens[0] in ("", *RESERVED_TOKENS):
-            tokens = tokens[1:]
-        bad = [t for t in tokens if t in ("", *RESERVED_TOKENS)]
-        if self.level == WORD_LEVEL:
-            bad += [t for t in tokens if len(t.split()) != 1]
-        if bad or len(set(tokens)) != len(tokens):
-            raise ValueError(
-                "vocabulary tokens must be unique and not reserved (words without whitespace). "
-                "Received duplicates or reserved tokens: "
-                f"{sorted(set(bad) or {t for t in tokens if tokens.count(t) > 1})[:5]}"
-            )
+        tokens = checked_vocabulary(tokens, whole_words=self.level == WORD_LEVEL)
         self._tokens = tokens
         self._index = {tok: i + len(self.reserved_tokens) for i, tok in enumerate(tokens)}
         self._lookup = None

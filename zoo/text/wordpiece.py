@@ -43,6 +43,7 @@ from zoo.text.tokenizer import (
     UNK_TOKEN,
     JsonFileMixin,
     TextTokenizer,
+    checked_vocabulary,
     standardize_words,
     training_texts,
 )
@@ -215,17 +216,7 @@ class WordPieceTokenizer(JsonFileMixin):
     def set_vocabulary(self, tokens):
         """Uses ``tokens`` (the reserved tokens first, added when missing); pieces hold no
         whitespace and are unique."""
-        tokens = [str(t) for t in tokens]
-        while tokens and tokens[0] in ("", *RESERVED_TOKENS):
-            tokens = tokens[1:]
-        bad = [t for t in tokens if t in ("", *RESERVED_TOKENS, SUFFIX_INDICATOR)]
-        bad += [t for t in tokens if len(t.split()) != 1]
-        if bad or len(set(tokens)) != len(tokens):
-            raise ValueError(
-                "vocabulary tokens must be unique, not reserved and without whitespace. "
-                "Received duplicates or bad tokens: "
-                f"{sorted(set(bad) or {t for t in tokens if tokens.count(t) > 1})[:5]}"
-            )
+        tokens = checked_vocabulary(tokens, forbidden=(SUFFIX_INDICATOR,))
         self._tokens = tokens
         vocabulary = [*RESERVED_TOKENS, *tokens]
         self._index = {tok: i for i, tok in enumerate(vocabulary)}
