@@ -32,12 +32,15 @@ import keras  # noqa: E402
 
 from zoo.backbones import BACKBONE_STRIDES, BACKBONES, OUTPUT_STRIDES
 from zoo.data import (  # noqa: E402
+    CloseMosaic,
+    Mosaic,
     detection_pipeline,
     load_detection_data,
     split_detection_data,
     synthetic_shapes,
 )
 from zoo.detection import (  # noqa: E402
+    ANCHOR_HEADS,
     YoloLoss,
     build_yolo,
     draw_detection_grid,
@@ -131,6 +134,13 @@ def build_arg_parser():
     )
     group.add_argument("--depth", type=positive_float, default=1.0, help="depth multiplier")
     group.add_argument(
+        "--head",
+        choices=ANCHOR_HEADS,
+        default="conv",
+        help="anchor head: one 3x3 conv for everything, or YOLOX's decoupled box and class "
+        "branches (same compute, same output). Default: %(default)s",
+    )
+    group.add_argument(
         "--box-loss",
         default="ciou",
         choices=("mse", "giou", "diou", "ciou"),
@@ -175,6 +185,20 @@ def build_arg_parser():
         default=0.0,
         help="decay of a moving average of the weights (zoo.training.WeightEMA), used for "
         "validation, checkpoints and the final model; 0 = off. Default: %(default)s",
+    )
+    group.add_argument(
+        "--mosaic",
+        type=float_in(0, 1),
+        default=0.0,
+        help="chance that a training image is a mosaic of four (YOLOv4/v5, objects keep "
+        "their scale); 0 = off. Default: %(default)s",
+    )
+    group.add_argument(
+        "--mosaic-until",
+        type=float_in(0, 1, low_open=True),
+        default=0.85,
+        help="with --mosaic: the fraction of training (epochs or --time-budget) after which "
+        "mosaic is turned off, so the last part sees plain images. Default: %(default)s",
     )
     group.add_argument(
         "--objectness-target",
@@ -303,8 +327,16 @@ def main(argv=None):
     anchors = fit_anchors(train_data, args.anchors, seed=args.seed) if args.anchors else None
     loss = make_loss(args, num_classes, anchors)
     size = (args.image_size, args.image_size)
+    mosaic = Mosaic(args.mosaic) if args.mosaic > 0 else None
     train_ds = make_yolo_dataset(
-        train_data, loss, size, args.batch_size, args.max_boxes, training=True, seed=args.seed
+        train_data,
+        loss,
+        size,
+        args.batch_size,
+        args.max_boxes,
+        training=True,
+        seed=args.seed,
+        mosaic=mosaic,
     )
     val_ds = make_yolo_dataset(
         val_data, loss, size, args.batch_size, args.max_boxes, training=False
@@ -318,7 +350,7 @@ def main(argv=None):
         "backbone": args.backbone,
         "width_multiplier": args.width,
         "depth_multiplier": args.depth,
-        "head": "conv",
+        "head": args.head if anchors is not None else "conv",
         "xy_scale": loss.xy_scale,
     }
     with strategy.scope():
@@ -329,6 +361,8 @@ def main(argv=None):
             **compile_options(args),
         )
     callbacks = [WeightEMA(args.ema)] if args.ema > 0 else []
+    if mosaic is not None:
+        callbacks.append(CloseMosaic(mosaic, args.mosaic_until, minutes=args.time_budget))
     if args.map_every > 0:
         map_data = detection_pipeline(val_data, size, args.batch_size, args.max_boxes)
         callbacks.append(

@@ -194,6 +194,31 @@ def test_export_yolo_writes_verified_artifacts(data, model, tmp_path):
     assert kinds["EXP"] == {"float32"} and kinds["LOGISTIC"] == {"float32"}
 
 
+@pytest.mark.slow
+def test_decoupled_head_exports_with_the_same_decoding(data, tmp_path):
+    model = build_yolo(
+        3, (64, 64, 3), grid_size=4, anchors=ANCHORS, width_multiplier=0.125, head="decoupled"
+    )
+    out = export_yolo(
+        model,
+        data,
+        tmp_path,
+        "decoupled",
+        score_threshold=0.05,
+        calibration_images=8,
+        int8_eval_images=6,
+        int8_map50_tolerance=1.0,  # untrained: only the mechanics are checked here
+    )
+    assert out["verify"]["ok"]
+    from zoo.detection import predict
+
+    images = [e["images"] for e in data.dataset.take(3).as_numpy_iterator()]
+    lite = tflite_predict(out["tflite_fp32"], images, (64, 64))
+    for a, b in zip(lite, predict(model, images, score_threshold=0.05), strict=True):
+        np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-2)
+        np.testing.assert_array_equal(a["classes"], b["classes"])
+
+
 def test_batch_one_detection_graph_equals_the_batched_one(data, model):
     from zoo.detection import detection_model
 

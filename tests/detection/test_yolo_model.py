@@ -304,3 +304,76 @@ def test_xy_scale_is_kept_by_the_model_and_used_by_decoding(tmp_path):
         build_yolo(
             2, (64, 64, 3), grid_size=8, anchors=[(0.3, 0.3)], backbone="darknet_nano", xy_scale=0.5
         )
+
+
+def test_decoupled_head_layout_prior_and_separate_branches(tmp_path):
+    anchors = [(0.15, 0.15), (0.4, 0.3)]
+    model = build_yolo(
+        3,
+        (64, 64, 3),
+        grid_size=8,
+        anchors=anchors,
+        backbone="darknet_nano",
+        width_multiplier=0.125,
+        head="decoupled",
+        head_width=32,
+    )
+    assert model.output_shape == (None, 8, 8, 2, 8) and model.head == "decoupled"
+    # two branches of head_width / 2 filters each: box + objectness (A x 5), classes (A x C)
+    assert model.get_layer("head_box_conv").filters == 16
+    assert model.get_layer("head_cls_conv").filters == 16
+    assert model.get_layer("head_box_out").filters == 2 * 5
+    assert model.get_layer("head_cls_out").filters == 2 * 3
+    box_bias = model.get_layer("head_box_out").bias.numpy().reshape(2, 5)
+    np.testing.assert_allclose(box_bias[:, 4], math.log(0.1 / 0.9), rtol=1e-6)
+    assert np.all(box_bias[:, :4] == 0)
+    assert np.all(model.get_layer("head_cls_out").bias.numpy() == 0)
+    # the class channels do not depend on the box branch, and the box channels not on the
+    # class branch
+    images = _images(2, 64)
+    before = np.asarray(model(images, training=False))
+    kernel = model.get_layer("head_box_conv").kernel
+    kernel.assign(kernel.numpy() * 3.0 + 0.01)
+    after = np.asarray(model(images, training=False))
+    np.testing.assert_array_equal(after[..., 5:], before[..., 5:])
+    assert not np.allclose(after[..., :5], before[..., :5])
+    kernel = model.get_layer("head_cls_conv").kernel
+    kernel.assign(kernel.numpy() * 3.0 + 0.01)
+    again = np.asarray(model(images, training=False))
+    np.testing.assert_array_equal(again[..., :5], after[..., :5])
+    # .keras round trip
+    path = tmp_path / "decoupled.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.head == "decoupled"
+    np.testing.assert_allclose(np.asarray(loaded(images, training=False)), again, atol=1e-5)
+
+
+def test_decoupled_head_trains_one_finite_step():
+    anchors = [(0.15, 0.15), (0.4, 0.3)]
+    model = build_yolo(
+        2,
+        (128, 128, 3),
+        grid_size=2,
+        anchors=anchors,
+        width_multiplier=0.125,
+        head="decoupled",
+        head_width=32,
+    )
+    boxes = np.array([[[8, 8, 60, 56], [68, 60, 120, 124]]] * 4, "float32")
+    labels = np.array([[0, 1]] * 4, "int32")
+    targets = encode_yolo_targets(boxes, labels, 2, 2, anchors, "xyxy", (128, 128))
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    weights_before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(_images(4, 128), targets, batch_size=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    for name in ("head_box_out", "head_cls_out", "head_box_conv", "head_cls_conv"):
+        index = [id(w) for w in model.trainable_weights].index(
+            id(model.get_layer(name).trainable_weights[0])
+        )
+        assert not np.array_equal(weights_before[index], model.trainable_weights[index].numpy())
+
+
+def test_decoupled_head_needs_anchors():
+    with pytest.raises(ValueError, match=r"head='decoupled'"):
+        build_yolo(3, (64, 64, 3), grid_size=1, width_multiplier=0.25, head="decoupled")

@@ -25,6 +25,7 @@ from zoo.data.detection import DetectionData, element_spec, make_element, split_
 from zoo.data.errors import DataError, DataReport
 from zoo.data.fashion_mnist import load_fashion_mnist, read_idx
 from zoo.data.fashion_objects import fashion_objects, render_fashion_objects
+from zoo.data.mosaic import CloseMosaic, Mosaic, mosaic_dataset
 from zoo.data.readers import (
     VOC_CLASSES,
     load_detection_data,
@@ -38,7 +39,10 @@ from zoo.data.writers import write_coco
 
 __all__ = [
     "augment_dataset",
+    "CloseMosaic",
     "Augmentation",
+    "Mosaic",
+    "mosaic_dataset",
     "DataError",
     "DataReport",
     "detection_pipeline",

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from zoo.data.augment import Augmentation, augment_dataset, resize
 from zoo.data.errors import OVER_MAX_BOXES, DataReport
+from zoo.data.mosaic import mosaic_dataset
 
 logger = logging.getLogger("zoo.data")
 
@@ -118,8 +119,9 @@ def detection_pipeline(
     drop_remainder=False,
     repeat=False,
     cache=False,
+    mosaic=None,
 ):
-    """Records -> (shuffle) -> decode -> resize -> (augment) -> pad/batch -> prefetch.
+    """Records -> (shuffle) -> decode -> resize -> (mosaic) -> (augment) -> pad/batch -> prefetch.
 
     Shuffling happens on the undecoded records (cheap); every map is parallel and keeps order, so
     a given ``seed`` gives the same batches.
@@ -139,6 +141,7 @@ def detection_pipeline(
         cache: Decode and resize once, keep the resized images in memory (``H*W*3`` bytes
             each), then shuffle the cached elements every epoch; worth it when decoding (or
             drawing the synthetic set) costs more than a training step's share of the CPU.
+        mosaic: a ``zoo.data.Mosaic`` to tile images in fours before augmenting, or None.
 
     Returns:
         A batched, prefetched ``tf.data.Dataset`` (layout of ``pad_batch``). Dropped boxes are
@@ -172,6 +175,8 @@ def detection_pipeline(
         if repeat:
             dataset = dataset.repeat()
         dataset = resized(dataset)
+    if mosaic is not None:
+        dataset = mosaic_dataset(dataset, mosaic, seed=seed)
     if augment:
         augmentation = augment if isinstance(augment, Augmentation) else Augmentation()
         dataset = augment_dataset(dataset, augmentation, seed=seed)

@@ -31,6 +31,7 @@ from zoo.detection.loss import (
     yolo_loss_terms,
 )
 from zoo.detection.model import (
+    ANCHOR_HEADS,
     YOLO,
     build_yolo,
 )
@@ -40,6 +41,7 @@ from zoo.detection.pipeline import (
 )
 
 __all__ = [
+    "ANCHOR_HEADS",
     "build_yolo",
     "decode_yolo_predictions",
     "detection_model",

@@ -48,6 +48,7 @@ from zoo.ops.checks import check_int
 __all__ = ["YOLO", "build_yolo", "check_anchors"]
 
 V1_HEADS = ("fc", "conv")
+ANCHOR_HEADS = ("conv", "decoupled")
 # YOLO nets drop their last down-sampling steps to reach finer grids (see build_backbone).
 _OBJECTNESS_PRIOR = 0.1  # initial sigmoid(t_o): most cells hold no object
 
@@ -84,6 +85,13 @@ def check_anchors(anchors):
     return array.tolist()
 
 
+def _conv_bn_leaky(x, filters, name):
+    """3x3 conv (no bias) -> batch norm -> LeakyReLU(0.1), the head's hidden layer."""
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(momentum=0.97, epsilon=1e-3, name=f"{name}_bn")(x)
+    return keras.layers.LeakyReLU(negative_slope=0.1, name=f"{name}_leaky")(x)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class YOLO(keras.Model):
     """A YOLO detector (functional model): images -> raw head tensor.
@@ -101,9 +109,11 @@ class YOLO(keras.Model):
         anchors: ``None`` for the YOLOv1 head, else ``(w, h)`` fractions of the image.
         backbone: a name from ``zoo.backbones.cnn.BACKBONES``.
         width_multiplier, depth_multiplier: backbone (and head) scaling.
-        head: ``None`` (``"fc"`` for v1, ``"conv"`` with anchors), ``"fc"`` (the paper: flatten -> Dense(head_width) -> LeakyReLU ->
-            Dropout -> Dense(S*S*(5B+C))) or ``"conv"`` (3x3 conv -> 1x1 conv per cell). The
-            anchor head is always ``"conv"``.
+        head: ``None`` (``"fc"`` for v1, ``"conv"`` with anchors), ``"fc"`` (the paper:
+            flatten -> Dense(head_width) -> LeakyReLU -> Dropout -> Dense(S*S*(5B+C)); v1 only),
+            ``"conv"`` (3x3 conv -> 1x1 conv per cell) or ``"decoupled"`` (anchors only:
+            YOLOX's separate box + objectness and class branches, each a 3x3 conv of
+            ``head_width / 2`` filters and a 1x1 conv; same output layout).
         head_width: units of the FC layer (default ``4096 * width_multiplier``) or filters of the
             head's 3x3 conv (default ``512 * width_multiplier``).
         dropout: dropout rate after the first FC layer (``"fc"`` head only); the paper's 0.5.
@@ -168,12 +178,12 @@ class YOLO(keras.Model):
         boxes_per_cell = check_int("boxes_per_cell", boxes_per_cell)
         if head is None:
             head = "fc" if anchors is None else "conv"
-        if head not in V1_HEADS:
-            raise ValueError(f"head must be one of {V1_HEADS}. Received: head={head!r}")
-        if anchors is not None and head != "conv":
+        allowed = V1_HEADS if anchors is None else ANCHOR_HEADS
+        if head not in allowed:
             raise ValueError(
-                f"The anchor head is convolutional; pass head=None or 'conv' with anchors. "
-                f"Received: head={head!r}"
+                f"head must be one of {allowed} "
+                + ("(YOLOv1 head)" if anchors is None else "with anchors")
+                + f". Received: head={head!r}"
             )
         for arg, value in (
             ("width_multiplier", width_multiplier),
@@ -233,13 +243,22 @@ class YOLO(keras.Model):
             x = keras.layers.Dense(S * S * (5 * B + C), name="head_fc2")(x)
             outputs = keras.layers.Reshape((S, S, 5 * B + C), name="head_output")(x)
             output_layer = "head_fc2"
+        elif head == "decoupled":
+            # YOLOX-style: a box + objectness branch and a class branch, each half the conv
+            # head's filters (about the same compute), joined back into (S, S, A, 5 + C).
+            filters = max(1, (head_width or scale_filters(512, width_multiplier)) // 2)
+            parts = []
+            for branch, channels in (("box", 5), ("cls", C)):
+                x = _conv_bn_leaky(features, filters, f"head_{branch}")
+                x = keras.layers.Conv2D(B * channels, 1, name=f"head_{branch}_out")(x)
+                parts.append(
+                    keras.layers.Reshape((S, S, B, channels), name=f"head_{branch}_grid")(x)
+                )
+            outputs = keras.layers.Concatenate(axis=-1, name="head_output")(parts)
+            output_layer = "head_box_out"
         else:
             filters = head_width or scale_filters(512, width_multiplier)
-            x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="head_conv")(
-                features
-            )
-            x = keras.layers.BatchNormalization(momentum=0.97, epsilon=1e-3, name="head_bn")(x)
-            x = keras.layers.LeakyReLU(negative_slope=0.1, name="head_leaky")(x)
+            x = _conv_bn_leaky(features, filters, "head")
             channels = 5 * B + C if anchors is None else B * (5 + C)
             x = keras.layers.Conv2D(channels, 1, name="head_out_conv")(x)
             shape = (S, S, 5 * B + C) if anchors is None else (S, S, B, 5 + C)
@@ -255,7 +274,7 @@ class YOLO(keras.Model):
             per_cell = bias.reshape(-1, 5 * B + C)
             per_cell[:, 4 : 5 * B : 5] = prior
         else:
-            bias.reshape(-1, B, 5 + C)[..., 4] = prior
+            bias.reshape(B, -1)[:, 4] = prior  # (A, 5 + C) or, decoupled, (A, 5)
         bias_layer.bias.assign(bias)
 
         # === Config ===
@@ -425,7 +444,8 @@ def build_yolo(
         width_multiplier: scales backbone filters and the head width.
         depth_multiplier: scales the backbone's repeated blocks (YOLO nets).
         head: ``None`` (the default: ``"fc"`` for v1, ``"conv"`` with anchors), ``"fc"`` (the
-            paper's two fully connected layers) or ``"conv"`` (v1 head only).
+            paper's two fully connected layers, v1 only), ``"conv"`` or ``"decoupled"``
+            (anchors only: separate box + objectness and class branches, same output).
         head_width: FC units / head conv filters (defaults scale with ``width_multiplier``).
         dropout: dropout after the first FC layer (paper: 0.5).
         backbone_weights: ``None`` or a local weights file (no downloads).

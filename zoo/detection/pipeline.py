@@ -76,6 +76,7 @@ def make_yolo_dataset(
     training=False,
     seed=0,
     augmentation=None,
+    mosaic=None,
 ):
     """``(images float32 0-255, dense YOLO targets)`` batches for ``model.fit``.
 
@@ -88,6 +89,7 @@ def make_yolo_dataset(
         training: shuffle, augment, repeat forever and drop the last partial batch.
         seed: shuffle / augmentation seed.
         augmentation: a ``zoo.data.Augmentation`` (default ``Augmentation()`` when training).
+        mosaic: a ``zoo.data.Mosaic`` (training only; its ``close()`` turns it off mid-run).
 
     Returns:
         A batched, prefetched ``tf.data.Dataset``. Decoded images are cached in memory when
@@ -106,6 +108,7 @@ def make_yolo_dataset(
         repeat=training,
         drop_remainder=training,
         cache=cache,
+        mosaic=mosaic if training else None,
     )
 
     def to_inputs_and_targets(batch):
