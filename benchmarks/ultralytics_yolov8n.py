@@ -32,6 +32,13 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch threads (CPU cores used)")
     parser.add_argument("--model", default="yolov8n.yaml", help="architecture; no weights loaded")
     parser.add_argument("--out", required=True, help="folder for the run and detections.json")
+    parser.add_argument(
+        "--optimizer",
+        default="SGD",
+        help="Ultralytics optimizer (default SGD, lr0 0.01, momentum 0.937: YOLOv8's recipe and "
+        "what 'auto' picked for long runs before Ultralytics 8.4 made it MuSGD, whose bfloat16 "
+        "Newton-Schulz steps make a CPU training step many times slower; 'auto' to use it)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")  # nothing can be downloaded here
@@ -51,6 +58,7 @@ def main(argv=None):
         time=args.minutes / 60.0,  # hours; Ultralytics fits its LR schedule to this budget
         batch=args.batch,
         workers=args.threads,
+        optimizer=args.optimizer,
         device="cpu",
         project=str(out),
         name="train",
@@ -99,6 +107,7 @@ def main(argv=None):
         "epochs": None if epochs is None else int(epochs) + 1,
         "torch": torch.__version__,
         "threads": args.threads,
+        "optimizer": args.optimizer,
         "latency_ms_torch_predict": 1000 * times[len(times) // 2],
         "latency_ms_onnxruntime": onnx_ms,
         "detections": detections,

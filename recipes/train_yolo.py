@@ -136,9 +136,9 @@ def build_arg_parser():
     group.add_argument(
         "--head",
         choices=ANCHOR_HEADS,
-        default="conv",
-        help="anchor head: one 3x3 conv for everything, or YOLOX's decoupled box and class "
-        "branches (same compute, same output). Default: %(default)s",
+        default="decoupled",
+        help="anchor head: YOLOX's decoupled box and class branches, or YOLOv2's one 3x3 conv "
+        "for everything (same compute, same output). Default: %(default)s",
     )
     group.add_argument(
         "--box-loss",

@@ -75,7 +75,7 @@ def test_yolo_smoke_trains_evaluates_exports_and_verifies(tmp_path):
             "--ema",  # the weight average swaps in for validation, checkpoints and export
             "0.9",
             "--head",  # the options beside the default head and augmentation, end to end
-            "decoupled",
+            "conv",
             "--mosaic",
             "1",
         ],
@@ -84,7 +84,7 @@ def test_yolo_smoke_trains_evaluates_exports_and_verifies(tmp_path):
     assert "verify_export passed" in proc.stdout
     run = tmp_path / "runs" / "smoke"
     config = json.loads((run / "config.json").read_text())
-    assert config["config"]["head"] == "decoupled" and config["flags"]["mosaic"] == 1.0
+    assert config["config"]["head"] == "conv" and config["flags"]["mosaic"] == 1.0
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("map", "map50", "map75", "mar_100", "per_class"):
         assert key in metrics
