@@ -39,10 +39,8 @@ from zoo.data.writers import write_coco
 
 __all__ = [
     "augment_dataset",
-    "CloseMosaic",
     "Augmentation",
-    "Mosaic",
-    "mosaic_dataset",
+    "CloseMosaic",
     "DataError",
     "DataReport",
     "detection_pipeline",
@@ -53,6 +51,8 @@ __all__ = [
     "load_detection_data",
     "load_fashion_mnist",
     "make_element",
+    "Mosaic",
+    "mosaic_dataset",
     "pad_batch",
     "read_coco",
     "read_idx",

@@ -62,7 +62,9 @@ def horizontal_flip(element):
     return make_element(tf.reverse(image, axis=[1]), flipped, labels)
 
 
-def _filter_boxes(boxes, labels, original_areas, height, width, min_size, min_visibility):
+def filter_boxes(boxes, labels, original_areas, height, width, min_size, min_visibility):
+    """Clips moved ``xyxy`` boxes to the image; drops those thinner than ``min_size`` pixels or
+    keeping less than ``min_visibility`` of ``original_areas``, with their labels."""
     clipped = bounding_boxes.clip_to_image_size(
         {"boxes": boxes, "labels": labels}, height=height, width=width, bounding_box_format="xyxy"
     )
@@ -183,7 +185,7 @@ class Augmentation:
         new_x2 = tf.where(transformation["flip"], a_x * x1, a_x * x2) + offset_x
         moved_boxes = tf.stack([new_x1, a_y * y1 + offset_y, new_x2, a_y * y2 + offset_y], -1)
         areas = (x2 - x1) * (y2 - y1) * scale * scale
-        boxes, labels = _filter_boxes(
+        boxes, labels = filter_boxes(
             moved_boxes, labels, areas, height, width, self.min_box_size, self.min_visibility
         )
         return make_element(image, boxes, labels)

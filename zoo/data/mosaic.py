@@ -19,7 +19,7 @@ import time
 import keras
 import tensorflow as tf
 
-from zoo.data.augment import _filter_boxes
+from zoo.data.augment import filter_boxes
 from zoo.data.detection import make_element
 
 
@@ -92,7 +92,7 @@ class Mosaic:
         flat = boxes.flat_values
         moved = flat + tf.tile(shift, [1, 2])
         areas = (flat[:, 2] - flat[:, 0]) * (flat[:, 3] - flat[:, 1])
-        kept, kept_labels = _filter_boxes(
+        kept, kept_labels = filter_boxes(
             moved,
             labels.flat_values,
             areas,
