@@ -9,6 +9,7 @@ from zoo.export import (
     DEFAULT_TOLERANCES,
     ExportMismatchError,
     check_tflite_structure,
+    compare_outputs,
     export_saved_model,
     export_tflite,
     verify_export,
@@ -80,6 +81,24 @@ def test_verify_raises_on_nan_outputs(tmp_path, tiny_model, images):
     path = export_tflite(broken, path)
     with pytest.raises(ExportMismatchError, match="NaN/Inf"):
         verify_export(tiny_model, images, tflite_paths=[path], tolerances={str(path): 1e6})
+
+
+def test_custom_compare_decides(tmp_path, tiny_model, images):
+    other = build_tiny_model(seed=11)
+    path = export_tflite(other, tmp_path / "other.tflite")
+    seen = []
+
+    def lenient(label, reference, outputs, kind, tolerance):
+        entry, failures = compare_outputs(label, reference, outputs, kind, tolerance)
+        seen.append((label, kind, len(failures)))
+        entry["lenient"] = True
+        return entry, []
+
+    report = verify_export(tiny_model, images, tflite_paths=[path], compare=lenient)
+    # The default comparison finds the other weights; the custom one overrules it.
+    assert [call[:2] for call in seen] == [(str(path), "float32")] and seen[0][2] >= 1
+    assert report["ok"] and report["tflite"][str(path)]["lenient"]
+    assert report["tflite"][str(path)]["outputs"]["logits"]["ok"] is False
 
 
 def test_tight_tolerance_by_kind_fails(tiny_model, images, tflite_paths):

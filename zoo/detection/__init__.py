@@ -6,6 +6,7 @@
 - ``pipeline``: anchors fitted to a data set, the (images, targets) training pipeline.
 - ``evaluate``: COCO evaluation of a model on a data set, PR-curve and detection-grid PNGs.
 - ``export``: SavedModel + fp32/int8 ``.tflite`` with NMS inside, verified.
+- ``verify``: detections compared as sets, up to near-tied scores (export checks).
 """
 
 from zoo.detection.decode import (
@@ -39,11 +40,13 @@ from zoo.detection.pipeline import (
     fit_anchors,
     make_yolo_dataset,
 )
+from zoo.detection.verify import detection_compare
 
 __all__ = [
     "ANCHOR_HEADS",
     "build_yolo",
     "decode_yolo_predictions",
+    "detection_compare",
     "detection_model",
     "draw_detection_grid",
     "encode_yolo_targets",

@@ -2,7 +2,8 @@
 
 Decoding and class-aware NMS ride inside every artifact (``detection_model``), on builtin ops
 only. ``verify_export`` checks the SavedModel (in a process without zoo) and the fp32 ``.tflite``
-output by output against Keras. An int8 ``.tflite`` cannot be compared detection by detection
+against Keras, output by output, and else detection by detection up to near-tied scores
+(``zoo.detection.verify``). An int8 ``.tflite`` cannot be compared detection by detection
 (quantisation reorders near-tied boxes), so it is judged the way users judge it: its COCO
 mAP@0.5 on validation images next to the fp32 file's, and it fails loudly when it collapses.
 """
@@ -14,6 +15,7 @@ import tensorflow as tf
 
 from zoo.detection.decode import detection_model
 from zoo.detection.evaluate import collect_detections
+from zoo.detection.verify import detection_compare
 from zoo.export import (
     export_saved_model,
     export_tflite,
@@ -179,7 +181,14 @@ def export_yolo(
         num_calibration_samples=len(calibration),  # all of them (the converter's default: 200)
         float_layers=("detections",),
     )
-    report = verify_export(detector, calibration[:8], saved_model_dir=saved, tflite_paths=[fp32])
+    sample = calibration[:8]
+    report = verify_export(
+        detector,
+        sample,
+        saved_model_dir=saved,
+        tflite_paths=[fp32],
+        compare=detection_compare(detector, sample),
+    )
 
     check_data = val_data or train_data
     maps = {}
@@ -217,6 +226,12 @@ def export_yolo(
 
 
 def _verify_line(entry):
+    if "near_ties" in entry:
+        ties = entry["near_ties"]
+        return (
+            f"detections equal up to near-tied scores ({ties['matched']} matched, "
+            f"{ties['near_ties']} near-ties), {entry['size_bytes']} bytes"
+        )
     worst = max(entry["outputs"].values(), key=lambda d: d["max_abs"] / max(d["limit"], 1e-12))
     return (
         f"max |diff| {worst['max_abs']:.3g} (limit {worst['limit']:.3g}), "

@@ -359,7 +359,21 @@ def _resolve_tolerance(tolerances, key, kind):
     return float(tolerances.get(kind, DEFAULT_TOLERANCES[kind]))
 
 
-def _compare(label, reference, outputs, kind, tolerance):
+def compare_outputs(label, reference, outputs, kind, tolerance):
+    """Output-by-output comparison of an artifact with the Keras model (``verify_export``'s).
+
+    Args:
+        label: the artifact's name in failure messages.
+        reference: the Keras model's outputs, ``{name: array}``.
+        outputs: the artifact's outputs, ``{name: array}``.
+        kind: the artifact kind (a key of ``DEFAULT_TOLERANCES``; sets the scale).
+        tolerance: the limit on the largest absolute difference, before scaling.
+
+    Returns:
+        ``(entry, failures)``: the report entry (``kind``, ``tolerance``, per output
+        ``max_abs``, ``mean_abs``, ``limit``, ``ok``; ``not_compared``) and a list of failure
+        lines (empty when the artifact agrees).
+    """
     entries, failures = {}, []
     for name, value in outputs.items():
         if not np.all(np.isfinite(value)):
@@ -419,6 +433,7 @@ def verify_export(
     tflite_paths=(),
     signature=SERVING_DEFAULT,
     tolerances=None,
+    compare=compare_outputs,
 ):
     """Compare exported artifacts with ``model`` on ``inputs`` and raise past tolerance.
 
@@ -435,6 +450,10 @@ def verify_export(
         tolerances: overrides of ``DEFAULT_TOLERANCES`` (module docstring), keyed by kind
             (``"saved_model"``, ``"float32"``, ``"float16"``, ``"dynamic"``, ``"int8"``) or by
             artifact path (``str(path)``).
+        compare: the comparison run on each artifact, with ``compare_outputs``'s arguments
+            and return value; a family whose outputs may legitimately differ in order (e.g.
+            detections after NMS, where near-tied scores can swap) passes its own, which should
+            call ``compare_outputs`` first.
 
     Returns:
         ``{"ok": True, "failures": [], "reference": {...}, "saved_model": {...} | None,
@@ -487,7 +506,7 @@ def verify_export(
     if saved_model_dir is not None:
         outputs, meta = run_saved_model_subprocess(saved_model_dir, feeds, signature)
         tolerance = _resolve_tolerance(tolerances, str(saved_model_dir), "saved_model")
-        entry, errors = _compare(
+        entry, errors = compare(
             f"{saved_model_dir} [{signature}]", reference, outputs, "saved_model", tolerance
         )
         entry.update(
@@ -509,7 +528,7 @@ def verify_export(
         kind = structure["quantization"]
         outputs = run_tflite(path, feeds)
         tolerance = _resolve_tolerance(tolerances, str(path), kind)
-        entry, errors = _compare(str(path), reference, outputs, kind, tolerance)
+        entry, errors = compare(str(path), reference, outputs, kind, tolerance)
         entry.update(path=str(path), **structure)
         report["tflite"][str(path)] = entry
         failures.extend(errors)
