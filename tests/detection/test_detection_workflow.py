@@ -181,16 +181,23 @@ def test_export_yolo_writes_verified_artifacts(data, model, tmp_path):
         np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-2)
         np.testing.assert_array_equal(a["classes"], b["classes"])
     assert set(out["summary"]) == {"saved_model", "model_fp32.tflite", "model_int8.tflite"}
-    # int8 file: int8 convolutions, float decoding (EXP / LOGISTIC of the detections layer)
+    # int8 file: int8 convolutions but the head's output conv, float decoding (EXP / LOGISTIC
+    # of the detections layer)
     from ai_edge_litert.interpreter import Interpreter
 
     lite8 = Interpreter(model_path=str(out["tflite_int8"]))
-    dtypes = {t["index"]: t["dtype"] for t in lite8.get_tensor_details()}
-    kinds = {}
+    tensors = {t["index"]: t for t in lite8.get_tensor_details()}
+    kinds, convs = {}, {}
     for op in lite8._get_ops_details():
         if len(op["outputs"]):
-            kinds.setdefault(op["op_name"], set()).add(np.dtype(dtypes[op["outputs"][0]]).name)
-    assert kinds["CONV_2D"] == {"int8"}
+            tensor = tensors[op["outputs"][0]]
+            dtype = np.dtype(tensor["dtype"]).name
+            kinds.setdefault(op["op_name"], set()).add(dtype)
+            if op["op_name"] == "CONV_2D":
+                convs[tensor["name"]] = dtype
+    head = {name: dtype for name, dtype in convs.items() if "head_out_conv" in name}
+    assert len(head) == 1 and set(head.values()) == {"float32"}
+    assert {dtype for name, dtype in convs.items() if name not in head} == {"int8"}
     assert kinds["EXP"] == {"float32"} and kinds["LOGISTIC"] == {"float32"}
 
 
@@ -217,6 +224,25 @@ def test_decoupled_head_exports_with_the_same_decoding(data, tmp_path):
     for a, b in zip(lite, predict(model, images, score_threshold=0.05), strict=True):
         np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-2)
         np.testing.assert_array_equal(a["classes"], b["classes"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        (dict(head="conv"), ("head_out_conv", "head_output")),
+        (
+            dict(head="decoupled"),
+            ("head_box_out", "head_cls_out", "head_box_grid", "head_cls_grid", "head_output"),
+        ),
+    ],
+)
+def test_int8_float_layers_are_the_head_tail(kwargs, expected):
+    from zoo.detection.export import int8_float_layers
+
+    model = build_yolo(
+        3, (64, 64, 3), grid_size=4, anchors=ANCHORS, width_multiplier=0.125, **kwargs
+    )
+    assert int8_float_layers(model) == ("detections", *expected)
 
 
 def test_batch_one_detection_graph_equals_the_batched_one(data, model):
