@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from zoo.detection.decode import detection_model
 from zoo.detection.evaluate import collect_detections
+from zoo.detection.model import HEAD_TAIL_LAYERS
 from zoo.detection.verify import detection_compare
 from zoo.export import (
     export_saved_model,
@@ -29,25 +30,14 @@ from zoo.metrics import coco_map
 __all__ = ["export_yolo", "next_version", "tflite_predict"]
 
 
-# The head's last layers stay float32 in the int8 file, with decoding + NMS: the converter gives a
-# slice the scale of its input, so the joined head output took the range of one slice (t_w, t_h,
-# about [-4, 2]) and clipped the other logits (Fashion-objects 30-minute model: int8 0.642 against
-# fp32 0.799 mAP@.5; 0.797 with these layers float, same batch-1 latency).
-_HEAD_TAIL = (
-    "head_box_out",
-    "head_cls_out",
-    "head_box_grid",
-    "head_cls_grid",
-    "head_out_conv",
-    "head_fc2",
-    "head_output",
-)
-
-
 def int8_float_layers(model):
-    """Layers an int8 detector keeps float32: the head's output layers and ``detections``."""
+    """Layers an int8 detector keeps float32: ``detections`` and the head's output layers.
+
+    Int8, the joined head output took the range of one of its slices (the converter gives a
+    slice its input's scale) and clipped the other logits; see ``export_yolo``.
+    """
     names = {layer.name for layer in model.layers}
-    return ("detections", *(name for name in _HEAD_TAIL if name in names))
+    return ("detections", *(name for name in HEAD_TAIL_LAYERS if name in names))
 
 
 def _resized(images, size):

@@ -49,6 +49,17 @@ __all__ = ["YOLO", "build_yolo", "check_anchors"]
 
 V1_HEADS = ("fc", "conv")
 ANCHOR_HEADS = ("conv", "decoupled")
+# The layers after each head's last hidden activation (output convs / dense and the reshapes and
+# concatenation that form the raw output), by the names ``build_yolo`` gives them.
+HEAD_TAIL_LAYERS = (
+    "head_box_out",
+    "head_cls_out",
+    "head_box_grid",
+    "head_cls_grid",
+    "head_out_conv",
+    "head_fc2",
+    "head_output",
+)
 # YOLO nets drop their last down-sampling steps to reach finer grids (see build_backbone).
 _OBJECTNESS_PRIOR = 0.1  # initial sigmoid(t_o): most cells hold no object
 
