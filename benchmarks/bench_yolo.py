@@ -4,7 +4,8 @@ Trains `recipes/train_yolo.py` with its defaults (or the flags passed after `--`
 budget, then measures on the fixed validation set:
 - COCO mAP@0.5 and mAP@[.5:.95] (pycocotools) of the Keras model, of the exported SavedModel
   (loaded with plain TensorFlow, NMS and thresholds inside, as a TF Serving client sees it), and
-  of the fp32 and int8 `.tflite` files;
+  of the fp32 and int8 `.tflite` files, exported with the in-graph score threshold 0.001 that
+  COCO evaluations use (YOLOv8n predicts at the same confidence);
 - batch-1 latency: TFLite fp32 and int8 (ai-edge-litert), the Keras detection model inside a
   `tf.function`, and an eager `model(x)` call;
 - training images/s, inference images/s at batch 1 and 32, and the achieved GFLOP/s at batch 32
@@ -57,6 +58,11 @@ from zoo.detection.export import tflite_predict  # noqa: E402
 from zoo.metrics import coco_map  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
 from zoo.training.flags import comma_list, int_at_least, positive_float  # noqa: E402
+
+# Both detectors are scored at the confidence COCO evaluations and Ultralytics' validation use:
+# the zoo's models are exported with it (the recipe's deployment default is 0.05), YOLOv8n
+# predicts with it.
+SCORE_THRESHOLD = 0.001
 
 
 def median_ms(fn, repeat):
@@ -250,6 +256,8 @@ def ultralytics_run(args, out, data_args, zoo_row, minutes, tag):
         str(minutes),
         "--out",
         str(out / f"ultralytics_{tag}"),
+        "--conf",
+        str(SCORE_THRESHOLD),
     ]
     print(f"\n=== YOLOv8n (Ultralytics): {' '.join(command)}", flush=True)
     subprocess.run(command, check=True)
@@ -511,7 +519,10 @@ def main(argv=None):
     if args.quick:
         args.eval_images, args.repeat = 8, 5
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_yolo_"))
-    common = ["--output", str(out / "runs"), "--export-dir", str(out / "models"), "--verbose", "2"]
+    common = [
+        *("--output", str(out / "runs"), "--export-dir", str(out / "models"), "--verbose", "2"),
+        *("--export-score-threshold", str(SCORE_THRESHOLD)),
+    ]
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
     if args.skip_synthetic and not (args.coco_dir or args.fashion_dir):
         parser.error("--skip-synthetic needs --coco-dir or --fashion-dir")

@@ -40,6 +40,12 @@ def main(argv=None):
         "Newton-Schulz steps make a CPU training step many times slower; 'auto' to use it)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--conf",
+        type=float,
+        default=0.001,
+        help="confidence threshold of the scored predictions (Ultralytics validates at 0.001)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")  # nothing can be downloaded here
 
@@ -74,11 +80,11 @@ def main(argv=None):
     paths = [p for p in Path(args.val_list).read_text().splitlines() if p]
     detections = []
     for i in range(0, len(paths), 32):
-        # Ultralytics' own validation settings: conf 0.001, NMS IoU 0.7, 300 boxes at most
+        # Ultralytics' own validation settings: conf 0.001 (--conf), NMS IoU 0.7, 300 boxes at most
         for result in model.predict(
             paths[i : i + 32],
             imgsz=args.imgsz,
-            conf=0.001,
+            conf=args.conf,
             iou=0.7,
             max_det=300,
             device="cpu",
