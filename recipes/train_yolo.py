@@ -362,7 +362,7 @@ def main(argv=None):
         )
     callbacks = [WeightEMA(args.ema)] if args.ema > 0 else []
     if mosaic is not None:
-        callbacks.append(CloseMosaic(mosaic, args.mosaic_until, minutes=args.time_budget))
+        callbacks.append(CloseMosaic(mosaic, args.mosaic_until))  # train() gives it the budget
     if args.map_every > 0:
         map_data = detection_pipeline(val_data, size, args.batch_size, args.max_boxes)
         callbacks.append(

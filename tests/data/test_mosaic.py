@@ -133,16 +133,16 @@ def test_mosaic_dataset_needs_one_static_image_size():
 
 
 def test_close_mosaic_callback_at_a_fraction_of_the_time_budget_or_epochs():
-    now = [0.0]
+    used = [0.0]
     mosaic = Mosaic(1.0)
-    callback = CloseMosaic(mosaic, at=0.8, minutes=1.0, clock=lambda: now[0])
+    callback = CloseMosaic(mosaic, at=0.8, time_fraction=lambda: used[0])
     callback.set_params({"epochs": 100})
     callback.on_train_begin()
     callback.on_epoch_begin(0)
-    now[0] = 47.0
+    used[0] = 0.79
     callback.on_train_batch_begin(5)
     assert not mosaic.closed and callback.closed_at is None
-    now[0] = 48.0  # 80 % of 60 s
+    used[0] = 0.8
     callback.on_train_batch_begin(6)
     assert mosaic.closed and callback.closed_at == (0, 6)
     # without a budget: the epoch fraction

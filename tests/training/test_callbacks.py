@@ -1,6 +1,7 @@
 """Callbacks: LR schedule golden values, TimeBudget with a fake clock, factory order."""
 
 import csv
+import json
 import math
 
 import keras
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zoo.data import CloseMosaic, Mosaic
 from zoo.training import (
     BudgetLRSchedule,
     TimeBudget,
@@ -223,6 +225,30 @@ def test_time_budget_rejects_bad_minutes(minutes):
 
 
 # --- factory -------------------------------------------------------------------------------------
+
+
+def test_make_callbacks_hands_the_time_budget_to_callbacks_that_follow_it(tmp_path):
+    run = create_run_dir(tmp_path, "exp")
+    run.backup.mkdir(parents=True, exist_ok=True)
+    # a resumed run: 50 s of the 60 s budget went to an earlier attempt
+    (run.backup / "time_budget.json").write_text(json.dumps({"elapsed_s": 50.0}))
+    mosaic = Mosaic(1.0)
+    follows = CloseMosaic(mosaic, at=0.8)
+    own_clock = CloseMosaic(Mosaic(1.0), at=0.8, time_fraction=lambda: 0.0)
+    callbacks = make_callbacks(
+        run, time_budget=1, extra=[follows, own_clock], clock=lambda: 0.0, tensorboard=False
+    )
+    budget = next(cb for cb in callbacks if isinstance(cb, TimeBudget))
+    assert follows.time_fraction == budget.progress
+    assert own_clock.time_fraction() == 0.0
+    budget.on_train_begin()
+    follows.set_params({"epochs": 100})
+    follows.on_epoch_begin(0)
+    follows.on_train_batch_begin(0)
+    assert mosaic.closed and follows.closed_at == (0, 0)  # 50 of 60 s: past 80 %
+    without_budget = CloseMosaic(Mosaic(1.0))
+    make_callbacks(run, extra=[without_budget], tensorboard=False)
+    assert without_budget.time_fraction is None
 
 
 def test_make_callbacks_order(tmp_path, monkeypatch):

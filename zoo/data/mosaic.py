@@ -14,8 +14,6 @@ model ends on images that look like the test images): ``Mosaic.close()``, or the
 
 from __future__ import annotations
 
-import time
-
 import keras
 import tensorflow as tf
 
@@ -142,30 +140,32 @@ def mosaic_dataset(dataset, mosaic, seed=0, num_parallel_calls=tf.data.AUTOTUNE)
 class CloseMosaic(keras.callbacks.Callback):
     """Calls ``mosaic.close()`` once training reaches ``at`` (a fraction of it).
 
-    Progress is the larger of the epoch fraction and, with ``minutes``, the fraction of that
-    time budget elapsed since training began.
+    Progress is the larger of the epoch fraction and, with ``time_fraction``, the fraction of
+    the time budget used. ``zoo.training.train`` (``make_callbacks``) hands a ``CloseMosaic``
+    without one the run's ``TimeBudget.progress``, which counts the time of earlier attempts,
+    so a resumed run closes mosaic when the whole run reaches ``at``, not its last attempt.
 
     Args:
         mosaic: the ``Mosaic`` the training dataset reads.
         at: progress in (0, 1] at which mosaic stops (YOLOX: the last 15 of 300 epochs, 0.95).
-        minutes: the run's time budget, or None.
-        clock: a clock in seconds (tests pass a fake one).
+        time_fraction: function returning the fraction of the time budget used (e.g.
+            ``TimeBudget.progress``), or None.
+
+    Example:
+        >>> budget = TimeBudget(minutes=10)
+        >>> close = CloseMosaic(mosaic, at=0.85, time_fraction=budget.progress)
+        >>> model.fit(data, epochs=100, callbacks=[budget, close])  # doctest: +SKIP
     """
 
-    def __init__(self, mosaic, at=0.85, minutes=None, clock=time.monotonic):
+    def __init__(self, mosaic, at=0.85, time_fraction=None):
         super().__init__()
         if not 0 < float(at) <= 1:
             raise ValueError(f"at must be in (0, 1]. Received: at={at!r}")
         self.mosaic = mosaic
         self.at = float(at)
-        self.budget_s = None if minutes is None else 60.0 * float(minutes)
-        self.clock = clock
+        self.time_fraction = time_fraction
         self.closed_at = None
-        self._start = None
         self._epoch = 0
-
-    def on_train_begin(self, logs=None):
-        self._start = self.clock()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -173,8 +173,8 @@ class CloseMosaic(keras.callbacks.Callback):
     def progress(self):
         epochs = max(1, int(self.params.get("epochs") or 1))
         fraction = self._epoch / epochs
-        if self.budget_s:
-            fraction = max(fraction, (self.clock() - self._start) / self.budget_s)
+        if self.time_fraction is not None:
+            fraction = max(fraction, float(self.time_fraction()))
         return fraction
 
     def on_train_batch_begin(self, batch, logs=None):

@@ -945,7 +945,9 @@ def make_callbacks(
         time_budget: minutes of wall clock (``--time-budget``), or None.
         lr_schedule: add ``BudgetLRSchedule`` (warmup + cosine over epochs and budget).
         base_lr, warmup, min_lr_ratio: passed to ``BudgetLRSchedule``.
-        extra: more callbacks, inserted before the loggers and checkpoints.
+        extra: more callbacks, inserted before the loggers and checkpoints. With a time budget,
+            those with a ``time_fraction`` attribute set to None (``CloseMosaic``) get the
+            budget's ``progress``.
         backup: add ``RunBackup`` (needs a built model).
         tensorboard: add ``TensorBoard``. ``None`` (default): add it when the
             ``tensorboard`` package is installed, else log a warning and skip it (TF's
@@ -989,6 +991,11 @@ def make_callbacks(
             restore.stateful["lr_schedule"] = schedule
     if budget is not None:
         callbacks.append(budget)
+        for callback in extra:
+            # callbacks that follow the budget without a clock of their own (CloseMosaic) read
+            # this one's, which counts earlier attempts of a resumed run
+            if hasattr(callback, "time_fraction") and callback.time_fraction is None:
+                callback.time_fraction = budget.progress
     callbacks.extend(extra)
     if restore is not None:
         restore.live_weights = [cb for cb in extra if hasattr(cb, "live_weights")]
