@@ -43,3 +43,31 @@ def load_script():
         return module
 
     return load
+
+
+def _corrupt_text(text, how, position, payload):
+    """``text`` as bytes, damaged one way: ``truncate`` / ``replace`` / ``insert`` (``payload``
+    at ``position``, modulo the length), an encoding name (``latin-1``, ``utf-16-le``...: the
+    text in that encoding), ``bom`` (a UTF-8 byte-order mark first), ``random`` (``payload``
+    alone) or ``empty``."""
+    data = text.encode("utf-8")
+    cut = position % (len(data) + 1)
+    if how == "truncate":
+        return data[:cut]
+    if how == "replace":
+        return data[:cut] + payload + data[cut + len(payload) :]
+    if how == "insert":
+        return data[:cut] + payload + data[cut:]
+    if how == "bom":
+        return b"\xef\xbb\xbf" + data
+    if how == "random":
+        return payload
+    if how == "empty":
+        return b""
+    return text.encode(how, errors="replace")
+
+
+@pytest.fixture(scope="session")
+def corrupt_text():
+    """The fuzz tests' corruption of a valid input file (see ``_corrupt_text``)."""
+    return _corrupt_text

@@ -29,26 +29,6 @@ FORTUNES = (
 )
 
 
-def _corrupt(text, how, position, payload):
-    data = text.encode("utf-8")
-    cut = position % (len(data) + 1)
-    if how == "truncate":
-        return data[:cut]
-    if how == "replace":
-        return data[:cut] + payload + data[cut + len(payload) :]
-    if how == "insert":
-        return data[:cut] + payload + data[cut:]
-    if how in ("latin-1", "utf-16", "utf-16-le", "utf-16-be", "cp1252"):
-        return text.encode(how, errors="replace")
-    if how == "bom":
-        return b"\xef\xbb\xbf" + data
-    if how == "random":
-        return payload
-    if how == "empty":
-        return b""
-    raise AssertionError(how)
-
-
 HOWS = [
     "truncate", "replace", "insert", "latin-1", "cp1252", "utf-16", "utf-16-le", "utf-16-be",
     "bom", "random", "empty",
@@ -66,9 +46,9 @@ def _check_error(error, path):
     payload=st.binary(min_size=1, max_size=16),
     unit=st.sampled_from(["line", "paragraph"]),
 )
-def test_text_files(tmp_path, how, position, payload, unit):
+def test_text_files(tmp_path, corrupt_text, how, position, payload, unit):
     path = tmp_path / "corpus.txt"
-    data = _corrupt(VALID, how, position, payload)
+    data = corrupt_text(VALID, how, position, payload)
     path.write_bytes(data)
     try:
         texts = read_text_files([path], unit=unit)
@@ -142,9 +122,9 @@ def test_missing_directory_and_unreadable(tmp_path):
     | st.sampled_from([b"\n%\n", b"%", b"\n%%\n", b"\n% \n", b"\n-- x\n", b"\r\n%\r\n"]),
     unit=st.sampled_from(["fortune", "sentence"]),
 )
-def test_fortune_files(tmp_path, how, position, payload, unit):
+def test_fortune_files(tmp_path, corrupt_text, how, position, payload, unit):
     path = tmp_path / "fortunes"
-    data = _corrupt(FORTUNES, how, position, payload)
+    data = corrupt_text(FORTUNES, how, position, payload)
     path.write_bytes(data)
     try:
         fortunes = load_fortunes_br(unit=unit, paths=[path])
