@@ -52,20 +52,16 @@ from zoo.metric_learning.workflow import (  # noqa: E402
     SIAMESE_DEFAULTS,
     SMOKE_SUBSETS,
     add_offline_mining_flags,
-    evaluate_against_pixels,
-    export_tower,
+    evaluate_plot_export,
     holdout_splits,
     load_embedding_data,
     metric_learning_parser,
-    metrics_table,
-    plot_test_embeddings,
     probe_images,
     training_batches,
 )
 from zoo.training import compile_options, configure, parse_flags, train  # noqa: E402
 from zoo.training.cli import run_cli  # noqa: E402
 from zoo.training.flags import int_at_least  # noqa: E402
-from zoo.training.run_dir import write_json  # noqa: E402
 
 # === Hyperparameters ===
 # Every default lives in zoo.metric_learning.SIAMESE_DEFAULTS (the benchmark reads it too):
@@ -175,35 +171,18 @@ def main(argv=None):
             "data": train_data.source,
         },
     )
-    run = result.run.path
 
-    # === Evaluation ===
-    results = evaluate_against_pixels(encoder, parts, num_pairs=args.eval_pairs, seed=args.seed)
-    print(metrics_table(results))
-    metrics_path = write_json(run / "metrics.json", results)
-    plot = plot_test_embeddings(
+    # === Evaluation and export ===
+    return evaluate_plot_export(
         encoder,
         parts,
-        run / "tsne.png",
+        args,
+        result.run.path,
         class_names=train_data.class_names,
-        max_points=args.plot_points,
-        seed=args.seed,
         title=f"siamese ({args.variant} contrastive) test embeddings",
+        export_name="siamese_embedding",
+        sample=test_data.images[:8],
     )
-    print(f"metrics: {metrics_path}; plot: {plot}")
-
-    # === Export ===
-    if not args.no_export:
-        export_tower(
-            encoder,
-            args.export_dir,
-            "siamese_embedding",
-            test_data.images[:8],
-            distance=args.distance,
-            class_names=train_data.class_names,
-            results=results,
-        )
-    return results
 
 
 if __name__ == "__main__":

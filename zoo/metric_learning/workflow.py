@@ -9,6 +9,7 @@ What the triplet and Siamese recipes (and the metric-learning benchmark) share:
 - ``evaluate_against_pixels``: retrieval + verification of the tower next to raw-pixel nearest
   neighbour on every split, ``metrics_table`` / ``write_metrics`` to report them;
 - ``plot_test_embeddings``: a t-SNE PNG of the test embeddings (unseen classes when held out);
+- ``evaluate_plot_export``: the recipes' last steps (metrics, plot, export) in one call;
 - ``export_tower``: the tower (image -> embedding) as a TF Serving SavedModel and a ``.tflite``,
   checked with ``verify_export``.
 
@@ -59,6 +60,7 @@ __all__ = [
     "add_metric_learning_flags",
     "add_offline_mining_flags",
     "evaluate_against_pixels",
+    "evaluate_plot_export",
     "export_tower",
     "holdout_splits",
     "load_embedding_data",
@@ -520,3 +522,48 @@ def export_tower(
             "input": "float32 pixels 0-255",
         },
     )
+
+
+def evaluate_plot_export(encoder, parts, args, run_dir, *, class_names, title, export_name, sample):
+    """A recipe's last steps: metrics against raw pixels, the t-SNE plot, the tower's export.
+
+    Prints ``metrics_table`` and writes ``run_dir/metrics.json`` and ``run_dir/tsne.png``;
+    unless ``args.no_export``, exports the tower as ``args.export_dir/export_name``.
+
+    Args:
+        encoder, parts: the trained tower and ``holdout_splits`` output.
+        args: parsed flags (``eval_pairs``, ``seed``, ``plot_points``, ``no_export``,
+            ``export_dir``, ``distance``).
+        run_dir: the run's folder.
+        class_names: the data's class names (plot legend, manifest).
+        title: the plot's title.
+        export_name: TF Serving model name.
+        sample: a few test images for the export's parity check.
+
+    Returns:
+        the ``evaluate_against_pixels`` results.
+    """
+    results = evaluate_against_pixels(encoder, parts, num_pairs=args.eval_pairs, seed=args.seed)
+    print(metrics_table(results))
+    metrics_path = write_metrics(results, Path(run_dir) / "metrics.json")
+    plot = plot_test_embeddings(
+        encoder,
+        parts,
+        Path(run_dir) / "tsne.png",
+        class_names=class_names,
+        max_points=args.plot_points,
+        seed=args.seed,
+        title=title,
+    )
+    print(f"metrics: {metrics_path}; plot: {plot}")
+    if not args.no_export:
+        export_tower(
+            encoder,
+            args.export_dir,
+            export_name,
+            sample,
+            distance=args.distance,
+            class_names=class_names,
+            results=results,
+        )
+    return results
