@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from zoo.backbones.towers import JoinBatches, SplitBatches
 from zoo.metric_learning.loss import ContrastiveLoss, TripletLoss, TripletMarginLoss
 from zoo.metric_learning.model import (
     PairDistance,
@@ -140,6 +141,28 @@ def test_triplet_model_shares_encoder_and_trains():
     assert np.isfinite(loss)
 
 
+def test_branches_go_through_the_encoder_as_one_batch():
+    """Inference equals separate calls; in training BatchNormalization sees all branches."""
+    encoder = tiny_encoder()
+    names = ("anchor", "positive", "negative")
+    x = {name: images(4, seed=i) + 40.0 * i for i, name in enumerate(names)}
+    triplet = build_triplet(encoder)
+    separate = np.stack([encoder(x[name]).numpy() for name in names], axis=1)
+    np.testing.assert_allclose(triplet(x)["embeddings"], separate, atol=1e-5)
+    joined = encoder(np.concatenate([x[name] for name in names]), training=True).numpy()
+    trained = triplet(x, training=True)["embeddings"].numpy()
+    np.testing.assert_allclose(trained, joined.reshape(3, 4, -1).transpose(1, 0, 2), atol=1e-5)
+    # the branches' own statistics would give other embeddings (their means differ by 40)
+    own = np.stack([encoder(x[name], training=True).numpy() for name in names], axis=1)
+    assert np.abs(trained - own).max() > 1e-3
+    siamese = build_siamese(encoder)
+    pair = siamese({"input_a": x["anchor"], "input_b": x["negative"]}, training=True)
+    joined = encoder(np.concatenate([x["anchor"], x["negative"]]), training=True).numpy()
+    np.testing.assert_allclose(
+        pair["embeddings"], joined.reshape(2, 4, -1).transpose(1, 0, 2), atol=1e-5
+    )
+
+
 @pytest.mark.slow
 def test_two_tower_different_encoders_shared_space():
     image_encoder = tiny_encoder(dim=6)
@@ -198,6 +221,11 @@ def test_layers_config_and_mixed_precision_output_is_float32():
     layer = PairDistance("cosine")
     assert PairDistance.from_config(layer.get_config()).distance == "cosine"
     assert StackEmbeddings.from_config(StackEmbeddings(axis=-1).get_config()).axis == -1
+    assert SplitBatches.from_config(SplitBatches(3).get_config()).n == 3
+    parts = SplitBatches(2)(JoinBatches()([np.zeros((2, 3)), np.ones((2, 3))]))
+    np.testing.assert_array_equal(parts[1], np.ones((2, 3)))
+    with pytest.raises(ValueError, match="n=0"):
+        SplitBatches(0)
     with pytest.raises(ValueError, match="distance"):
         PairDistance("l1")
     previous = keras.config.dtype_policy().name

@@ -34,7 +34,13 @@ from __future__ import annotations
 import keras
 
 from zoo.backbones.cnn import conv_bn_relu
-from zoo.backbones.towers import PairDistance, StackEmbeddings, build_two_tower, encoder_input
+from zoo.backbones.towers import (
+    PairDistance,
+    StackEmbeddings,
+    build_two_tower,
+    encoder_input,
+    shared_encoder_call,
+)
 from zoo.ops.checks import check_int
 from zoo.ops.distances import DISTANCES
 
@@ -183,7 +189,8 @@ def build_siamese(encoder, distance="l2", name="siamese"):
 
     Args:
         encoder: a single-input ``keras.Model`` (the tower); it is used as one layer, so both
-            branches read and train the same variables.
+            branches read and train the same variables, in one call on the joined batch
+            (``shared_encoder_call``: BatchNormalization sees both branches' statistics).
         distance: ``"l2"`` (default; what ``ContrastiveLoss`` expects as ``D``), ``"squared_l2"``
             or ``"cosine"``.
         name: model name.
@@ -201,7 +208,7 @@ def build_siamese(encoder, distance="l2", name="siamese"):
         raise ValueError(f"distance must be one of {DISTANCES}. Received: distance={distance!r}")
     a = encoder_input(encoder, "input_a")
     b = encoder_input(encoder, "input_b")
-    ea, eb = encoder(a), encoder(b)
+    ea, eb = shared_encoder_call(encoder, [a, b], name="pair")
     outputs = {
         "distance": PairDistance(distance, name="distance")([ea, eb]),
         "embeddings": StackEmbeddings(name="embeddings")([ea, eb]),
@@ -210,7 +217,10 @@ def build_siamese(encoder, distance="l2", name="siamese"):
 
 
 def build_triplet(encoder, distance="squared_l2", name="triplet"):
-    """Anchor, positive and negative through ONE encoder (shared weights).
+    """Anchor, positive and negative through ONE encoder (shared weights), in one call.
+
+    The three batches go through the encoder joined (``shared_encoder_call``), so in training
+    its BatchNormalization layers see the statistics of all three, not one per branch.
 
     Args:
         encoder: a single-input ``keras.Model``.
@@ -228,7 +238,9 @@ def build_triplet(encoder, distance="squared_l2", name="triplet"):
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}. Received: distance={distance!r}")
     inputs = {k: encoder_input(encoder, k) for k in ("anchor", "positive", "negative")}
-    ea, ep, en = (encoder(inputs[k]) for k in ("anchor", "positive", "negative"))
+    ea, ep, en = shared_encoder_call(
+        encoder, [inputs[k] for k in ("anchor", "positive", "negative")], name="triplet"
+    )
     d_ap = PairDistance(distance, name="d_ap")([ea, ep])
     d_an = PairDistance(distance, name="d_an")([ea, en])
     outputs = {
