@@ -12,7 +12,8 @@ Protocol (fixed in advance; the same for every encoder):
 - Probes: (a) all labels: linear (logistic regression, standardised features) and weighted
   k-NN (k = 20, cosine); (b) low-label regime, for 1 % and 10 % of the training labels
   (class-stratified, the same subset for everyone): linear probe, and fine-tuning of the
-  whole network + a fresh soft-max head for ``--finetune-minutes``, ``--finetune-repeats``
+  whole network + a fresh soft-max head (``--lp-ft``: the linear probe's, LP-FT) for
+  ``--finetune-minutes``, ``--finetune-repeats``
   times with the fine-tune seeds ``seed, seed + 1, …`` (head initialisation and batch order;
   the same encoder and label subset): the column is their mean, the JSON lists every run.
   One run moves by about ±0.5 points at 1 % with the seed alone, and random init's weights are
@@ -92,6 +93,13 @@ def build_arg_parser():
         default=3,
         help="fine-tune runs per encoder and label fraction, seeds seed..seed+R-1 (mean reported)",
     )
+    parser.add_argument(
+        "--lp-ft",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="start every fine-tune from the linear probe of the same labels (LP-FT) instead of "
+        "a fresh head, for every encoder alike. Default: %(default)s",
+    )
     parser.add_argument("--batch-size", type=int_at_least(1), default=128)
     parser.add_argument(
         "--max-train", type=int_at_least(1), default=None, help="subsample the train split"
@@ -127,7 +135,14 @@ def encoder_for(shape, seed):
 
 def probe(encoder, train, test, args):
     return probe_encoder(
-        encoder, train, test, FRACTIONS, args.finetune_minutes, args.seed, args.finetune_repeats
+        encoder,
+        train,
+        test,
+        FRACTIONS,
+        args.finetune_minutes,
+        args.seed,
+        args.finetune_repeats,
+        lp_ft=args.lp_ft,
     )
 
 

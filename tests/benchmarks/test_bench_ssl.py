@@ -12,6 +12,7 @@ def test_finetune_repeats_argument(load_script):
     assert bench.parse_args(["--finetune-repeats", "5"]).finetune_repeats == 5
     with pytest.raises(SystemExit):
         bench.parse_args(["--finetune-repeats", "0"])
+    assert not bench.parse_args([]).lp_ft and bench.parse_args(["--lp-ft"]).lp_ft
 
 
 def _row(linear, finetune_runs):

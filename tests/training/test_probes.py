@@ -180,9 +180,12 @@ def test_probe_encoder_repeats_fine_tuning_over_consecutive_seeds(monkeypatch):
 
     calls = []
 
-    def fake_fine_tune(encoder, few, test, minutes, seed):
+    def fake_fine_tune(encoder, few, test, minutes, seed, head=None):
         calls.append((len(few), minutes, seed))
+        heads.append(head)
         return {"accuracy": 0.5 + seed / 10}
+
+    heads = []
 
     monkeypatch.setattr(probes, "fine_tune", fake_fine_tune)
     train, test = _image_blobs(40, 0), _image_blobs(20, 1)
@@ -199,6 +202,43 @@ def test_probe_encoder_repeats_fine_tuning_over_consecutive_seeds(monkeypatch):
     for bad in (0, True, 2.0):
         with pytest.raises(ValueError, match="finetune_repeats"):
             probes.probe_encoder(_tiny_encoder(), train, test, (0.1,), finetune_repeats=bad)
+    assert all(head is None for head in heads)
+    heads.clear()
+    probes.probe_encoder(_tiny_encoder(), train, test, (0.5,), 0.05, lp_ft=True)
+    assert [(kernel.shape, bias.shape) for kernel, bias in heads] == [((4, 2), (2,))]
+
+
+def test_linear_probe_head_is_the_standardised_classifier_as_one_linear_layer():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    f_train, y_train = _blobs(seed=0)
+    f_test, y_test = _blobs(seed=1)
+    f_train[:, 2] = 5.0  # a constant feature: its scale stays 1
+    train, test = _data(f_train, y_train), _data(f_test, y_test)
+    probe = linear_probe((f_train, f_test), train, test, return_head=True)
+    kernel, bias = probe["head"]
+    scaler = StandardScaler().fit(f_train)
+    clf = LogisticRegression(max_iter=1000).fit(scaler.transform(f_train), y_train)
+    np.testing.assert_allclose(
+        f_test @ kernel + bias, clf.decision_function(scaler.transform(f_test)), atol=1e-4
+    )
+    assert kernel.shape == (6, 3) and kernel.dtype == np.float32
+    assert "head" not in linear_probe((f_train, f_test), train, test)
+
+
+def test_lp_ft_fine_tuning_starts_from_the_linear_probe():
+    encoder = _tiny_encoder()  # no BatchNormalization: features move only with the weights
+    train, test = _image_blobs(64, 0), _image_blobs(32, 1)
+    probe = linear_probe(encoder, train, test, return_head=True)  # two classes: one sklearn row
+    kernel, bias = probe["head"]
+    logits = features(encoder, test.images) @ kernel + bias
+    assert np.mean(np.argmax(logits, 1) == test.labels) == pytest.approx(probe["accuracy"])
+    # with a zero learning rate the fine-tuned model is the probe itself
+    still = fine_tune(
+        encoder, train, test, minutes=0.05, max_epochs=1, learning_rate=0.0, head=probe["head"]
+    )
+    assert still["accuracy"] == pytest.approx(probe["accuracy"])
 
 
 @pytest.mark.parametrize(

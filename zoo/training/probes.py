@@ -87,7 +87,15 @@ def features(encoder, images, batch_size=512):
     return out.reshape(len(out), -1)
 
 
-def linear_probe(encoder, train, test, max_iter=LINEAR_PROBE_MAX_ITER, c=1.0, batch_size=512):
+def linear_probe(
+    encoder,
+    train,
+    test,
+    max_iter=LINEAR_PROBE_MAX_ITER,
+    c=1.0,
+    batch_size=512,
+    return_head=False,
+):
     """Multinomial logistic regression on standardised frozen features (scikit-learn L-BFGS).
 
     Trained until L-BFGS converges (scikit-learn's tolerance) or ``max_iter`` iterations. A
@@ -102,10 +110,13 @@ def linear_probe(encoder, train, test, max_iter=LINEAR_PROBE_MAX_ITER, c=1.0, ba
             128-d encoder features on Fashion-MNIST).
         c: inverse L2 regularisation strength (scikit-learn's ``C``).
         batch_size: feature extraction batch.
+        return_head: also return the probe as one linear layer on the raw features, the
+            standardisation folded in: ``"head": (kernel (D, C), bias (C,))``, the starting
+            head of ``fine_tune(head=...)`` (LP-FT).
 
     Returns:
         ``{"accuracy": float, "train_accuracy": float, "seconds": float, "converged": bool,
-        "iterations": int}`` (``iterations``: the L-BFGS iterations run).
+        "iterations": int}`` (``iterations``: the L-BFGS iterations run), and ``"head"``.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -129,13 +140,29 @@ def linear_probe(encoder, train, test, max_iter=LINEAR_PROBE_MAX_ITER, c=1.0, ba
             converged = False
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return {
+    result = {
         "accuracy": float(np.mean(clf.predict(scaler.transform(f_test)) == test.labels)),
         "train_accuracy": float(np.mean(clf.predict(scaler.transform(f_train)) == train.labels)),
         "seconds": time.monotonic() - start,
         "converged": converged,
         "iterations": int(np.max(clf.n_iter_)),
     }
+    if return_head:
+        result["head"] = _folded_head(scaler, clf, train.num_classes)
+    return result
+
+
+def _folded_head(scaler, clf, num_classes):
+    """``(kernel, bias)`` with ``f @ kernel + bias`` = the classifier's logits on ``f``."""
+    weights = clf.coef_ / scaler.scale_  # (C, D); scale_ is 1 for constant features
+    bias = clf.intercept_ - weights @ scaler.mean_
+    if weights.shape[0] == 1:  # two classes: scikit-learn keeps one row, for class 1
+        weights, bias = np.concatenate([0 * weights, weights]), np.array([0.0, bias[0]])
+    if weights.shape[0] != num_classes:
+        raise ValueError(
+            f"the probe saw {weights.shape[0]} of the {num_classes} classes; LP-FT needs them all"
+        )
+    return weights.T.astype(np.float32), bias.astype(np.float32)
 
 
 def knn_probe(encoder, train, test, k=20, temperature=0.07, batch_size=512):
@@ -201,8 +228,9 @@ def fine_tune(
     recalibrate_bn=True,
     seed=0,
     verbose=0,
+    head=None,
 ):
-    """Train a copy of ``encoder`` plus a fresh soft-max head on ``train``; accuracy on ``test``.
+    """Train a copy of ``encoder`` plus a soft-max head on ``train``; accuracy on ``test``.
 
     The encoder passed in is not modified. Training stops at ``max_epochs`` or when the
     wall-clock budget ``minutes`` runs out (``zoo.training.callbacks.TimeBudget``), so
@@ -224,6 +252,10 @@ def fine_tune(
             test accuracy.
         seed: head initialisation and shuffling.
         verbose: Keras ``fit`` verbosity.
+        head: ``None`` (a fresh head, initialised at random) or ``(kernel, bias)`` to start
+            from, e.g. ``linear_probe(..., return_head=True)["head"]``: LP-FT (Kumar et al.
+            2022), which fine-tunes from a trained linear probe so the first steps' gradients,
+            coming through a random head, do not distort the encoder's features.
 
     Returns:
         ``{"accuracy", "epochs", "seconds", "train_loss", "train_accuracy"}`` (the last two:
@@ -240,8 +272,10 @@ def fine_tune(
     body.trainable = not freeze_encoder
     inputs = keras.Input(encoder.input_shape[1:])
     x = keras.layers.Flatten()(body(inputs, training=False if freeze_encoder else None))
-    outputs = keras.layers.Dense(train.num_classes, name="probe_head")(x)
-    model = keras.Model(inputs, outputs)
+    probe_head = keras.layers.Dense(train.num_classes, name="probe_head")
+    model = keras.Model(inputs, probe_head(x))
+    if head is not None:
+        probe_head.set_weights([np.asarray(w, np.float32) for w in head])
     batch_size = int(min(batch_size, len(train)))
     model.compile(
         keras.optimizers.Adam(learning_rate),
@@ -282,7 +316,14 @@ def fine_tune(
 
 
 def probe_encoder(
-    encoder, train, test, fractions=(0.01, 0.1), finetune_minutes=0.5, seed=0, finetune_repeats=1
+    encoder,
+    train,
+    test,
+    fractions=(0.01, 0.1),
+    finetune_minutes=0.5,
+    seed=0,
+    finetune_repeats=1,
+    lp_ft=False,
 ):
     """The whole protocol for one encoder: one row of accuracies.
 
@@ -296,6 +337,9 @@ def probe_encoder(
     and the encoder stay the same), each for ``finetune_minutes``. ``finetune@<f>%`` is then
     their mean and ``finetune@<f>%_runs`` lists them in seed order. On 1 % of Fashion-MNIST's
     labels one run's accuracy moves by about ±0.5 points with the seed alone.
+
+    With ``lp_ft`` every fine-tune starts from the ``linear@<f>%`` probe as its head (LP-FT,
+    see ``fine_tune``), for every encoder alike.
 
     Returns:
         ``{"linear", "knn", "linear@1%", "finetune@1%", ...: accuracy}`` (and the
@@ -314,9 +358,12 @@ def probe_encoder(
         keep = label_fraction_indices(train.labels, fraction, seed)
         few = train.take(keep)
         tag = f"{100 * fraction:g}%"
-        row[f"linear@{tag}"] = linear_probe((f_train[keep], f_test), few, test)["accuracy"]
+        probe = linear_probe((f_train[keep], f_test), few, test, return_head=lp_ft)
+        row[f"linear@{tag}"] = probe["accuracy"]
         runs = [
-            fine_tune(encoder, few, test, minutes=finetune_minutes, seed=seed + i)["accuracy"]
+            fine_tune(
+                encoder, few, test, minutes=finetune_minutes, seed=seed + i, head=probe.get("head")
+            )["accuracy"]
             for i in range(finetune_repeats)
         ]
         row[f"finetune@{tag}"] = float(np.mean(runs))
