@@ -67,7 +67,7 @@ def _corrupt_text(text, how, position, payload):
     return text.encode(how, errors="replace")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def corrupt_text():
     """The fuzz tests' corruption of a valid input file (see ``_corrupt_text``)."""
     return _corrupt_text
