@@ -141,7 +141,8 @@ def shared_encoder_call(encoder, inputs, name):
     Shared weights then share batch statistics too: in training, a BatchNormalization layer
     normalises every branch (anchor, positive and negative; or both images of a pair) with the
     statistics of all of them, as one P x K batch does, instead of each branch with its own.
-    At inference the result equals separate calls. One larger batch also runs faster on a CPU.
+    At inference the result equals separate calls; a training step takes about as long (a
+    width-16 tower, 3 x 80 Fashion-MNIST images on 2 CPU cores: 200 steps a minute either way).
 
     Args:
         encoder: a single-input ``keras.Model``.
